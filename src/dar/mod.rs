@@ -1,0 +1,1 @@
+//! DAR files: reading the manifest and every package id from the archives themselves.

@@ -1,0 +1,1 @@
+//! Transcript renderers (Markdown, HTML, JSON) over a replayed journal.

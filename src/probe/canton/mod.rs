@@ -1,0 +1,1 @@
+//! Clients for the Canton Ledger API v2 and Admin API.

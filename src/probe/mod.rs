@@ -1,0 +1,2 @@
+//! Probes: one module per probe kind behind one trait.
+pub mod canton;

@@ -1,0 +1,1 @@
+//! Profiles: the site bindings (endpoints, TLS, auth, databases, named queries and commands).

@@ -1,0 +1,2 @@
+//! Runbooks: the declarative format, loading, validation with located diagnostics, and
+//! expressions.

@@ -1,0 +1,1 @@
+//! The sandbox: a simulated exchange validator and Integration DB for drills and tests.
