@@ -645,14 +645,16 @@ fn command(
         .success_codes
         .as_ref()
         .map_or_else(|| vec![0], |c| c.get_ref().clone());
-    if success_codes.is_empty() {
-        if let Some(c) = &raw.success_codes {
-            ctx.err(
-                c.span(),
-                id,
-                "'success_codes' is empty: no exit status could succeed",
-            );
-        }
+    if let Some(c) = raw
+        .success_codes
+        .as_ref()
+        .filter(|_| success_codes.is_empty())
+    {
+        ctx.err(
+            c.span(),
+            id,
+            "'success_codes' is empty: no exit status could succeed",
+        );
     }
     Some(StepKind::Command(Box::new(CommandStep {
         action,
