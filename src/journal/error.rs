@@ -350,8 +350,8 @@ impl fmt::Display for DamageReport {
         writeln!(
             f,
             "Compare the head above with the last head you recorded elsewhere (transcript, \
-             ticket). To keep the {} good records, move the rest to a quarantine copy and \
-             continue, run:",
+             ticket). To keep the {} good records, set the rest aside in a quarantine copy \
+             and continue, run:",
             self.head.count
         )?;
         write!(
