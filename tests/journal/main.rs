@@ -1,0 +1,9 @@
+//! Tests of the incident journal (src/journal) through its public API, on real files.
+
+mod bitflip;
+mod common;
+mod faults;
+mod lifecycle;
+mod props;
+mod torn;
+mod verify;
