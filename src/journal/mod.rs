@@ -3,7 +3,7 @@
 //!
 //! An incident directory (mode 0700) holds `journal.rbj`, the incident's only source of truth
 //! (R1, R16), and `journal.lock`, the single-writer lock (R10). The journal is an 8-byte header
-//! followed by checksummed, hash-chained frames (see [`format`]). Payloads are opaque bytes to
+//! followed by checksummed, hash-chained frames (see [`format`](mod@format)). Payloads are opaque bytes to
 //! this module: the caller writes one UTF-8 JSON object per record, at most [`MAX_RECORD`]
 //! bytes.
 //!
@@ -17,7 +17,7 @@
 //! - [`Journal::append`] writes one frame and syncs it before it returns an [`Ack`] (R3), and
 //!   fails closed on any I/O error (R4);
 //! - [`accept_truncation`] is the operator's explicit repair of a damaged journal (R7);
-//! - [`verify`] recomputes checksums and the chain against an externally kept head (R14).
+//! - [`verify()`] recomputes checksums and the chain against an externally kept head (R14).
 //!
 //! Nothing is ever deleted, with one exception: a `journal.rbj.tmp` left by a `create` that
 //! crashed before its rename (see [`Journal::create`]).

@@ -12,7 +12,8 @@
 //!    length field declares, or all zeros, it is what a crash during the last append leaves
 //!    behind: [`Tail::Torn`].
 //! 3. Otherwise a complete but bad frame (or an impossible length field) ends the file:
-//!    [`Tail::AmbiguousBadLastFrame`].
+//!    [`Tail::AmbiguousBadLastFrame`]. So does a search of step 1 that runs out of its work
+//!    budget (only a file crafted to be full of plausible frame headers can make it).
 //!
 //! A declared length is never used before it is range-checked against
 //! `BODY_FIXED..=BODY_FIXED + MAX_RECORD` and against the bytes that remain, no frame is ever
@@ -300,13 +301,22 @@ fn check_frame(
     Ok(len)
 }
 
+/// Most checksum bytes the forward search after a bad frame may compute. Real damage is found
+/// (or ruled out) with a tiny fraction of this; only a file crafted to be full of plausible frame
+/// headers can exhaust it, and then the tail is reported as ambiguous, never as torn.
+const SEARCH_BUDGET: usize = 256 << 20;
+
 /// Decides the tail after a rejected frame at `pos` (see the module documentation).
 fn classify(bytes: &[u8], pos: usize, expected_seq: u64, defect: FrameDefect) -> Tail {
-    if let Some(next) = find_later_valid_frame(bytes, pos, expected_seq) {
-        return Tail::Corrupt {
-            offset: pos as u64,
-            next_valid_offset: next as u64,
-        };
+    match find_later_valid_frame(bytes, pos, expected_seq, SEARCH_BUDGET) {
+        Search::Found(next) => {
+            return Tail::Corrupt {
+                offset: pos as u64,
+                next_valid_offset: next as u64,
+            };
+        }
+        Search::GaveUp => return Tail::AmbiguousBadLastFrame { offset: pos as u64 },
+        Search::NotFound => {}
     }
     let rest = &bytes[pos..];
     if matches!(defect, FrameDefect::Truncated { .. }) || rest.iter().all(|&b| b == 0) {
@@ -318,28 +328,47 @@ fn classify(bytes: &[u8], pos: usize, expected_seq: u64, defect: FrameDefect) ->
     Tail::AmbiguousBadLastFrame { offset: pos as u64 }
 }
 
+/// The result of the forward search for a valid frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Search {
+    Found(usize),
+    NotFound,
+    GaveUp,
+}
+
 /// Searches byte by byte after a bad frame at `bad` for a frame that is complete, has a valid
 /// checksum and a `seq` that could follow the valid prefix: at least `expected_seq`, and at most
-/// `expected_seq` plus the number of minimum-size frames that fit between `bad` and it.
-fn find_later_valid_frame(bytes: &[u8], bad: usize, expected_seq: u64) -> Option<usize> {
-    let last_start = bytes.len().checked_sub(MIN_FRAME)?;
-    (bad + 1..=last_start).find(|&p| {
+/// `expected_seq` plus the number of minimum-size frames that fit between `bad` and it. Gives up
+/// once it would checksum more than `budget` bytes.
+fn find_later_valid_frame(bytes: &[u8], bad: usize, expected_seq: u64, budget: usize) -> Search {
+    let Some(last_start) = bytes.len().checked_sub(MIN_FRAME) else {
+        return Search::NotFound;
+    };
+    let mut spent = 0usize;
+    for p in bad + 1..=last_start {
         let Some(len) = format::read_u32(bytes, p) else {
-            return false;
+            continue;
         };
-        if !format::body_len_in_range(len) || p + FRAME_PREFIX + len as usize > bytes.len() {
-            return false;
+        let end = p + FRAME_PREFIX + len as usize;
+        if !format::body_len_in_range(len) || end > bytes.len() {
+            continue;
         }
         let Some(seq) = format::read_u64(bytes, p + FRAME_PREFIX) else {
-            return false;
+            continue;
         };
         let max_skipped = ((p - bad) / MIN_FRAME) as u64;
         if seq < expected_seq || seq - expected_seq > max_skipped {
-            return false;
+            continue;
         }
-        let body = &bytes[p + FRAME_PREFIX..p + FRAME_PREFIX + len as usize];
-        format::read_u32(bytes, p + 4) == Some(format::body_crc(body))
-    })
+        spent += len as usize;
+        if spent > budget {
+            return Search::GaveUp;
+        }
+        if format::read_u32(bytes, p + 4) == Some(format::body_crc(&bytes[p + FRAME_PREFIX..end])) {
+            return Search::Found(p);
+        }
+    }
+    Search::NotFound
 }
 
 #[cfg(test)]
@@ -581,5 +610,26 @@ mod tests {
         assert_eq!(s.boundary_at_or_below(8), Some(8));
         assert_eq!(s.boundary_at_or_below(ends[0] + 5), Some(ends[0]));
         assert_eq!(s.boundary_at_or_below(u64::MAX), Some(ends[1]));
+    }
+
+    #[test]
+    fn the_forward_search_can_give_up_but_only_as_ambiguous() {
+        let bytes = image(&[b"{\"a\":1}", b"{\"b\":2}", b"{\"c\":3}"]);
+        let offs = offsets(&bytes);
+        let mut damaged = bytes.clone();
+        damaged[offs[1] + 50] ^= 0x80;
+        assert_eq!(
+            find_later_valid_frame(&damaged, offs[1], 1, usize::MAX),
+            Search::Found(offs[2])
+        );
+        assert_eq!(
+            find_later_valid_frame(&damaged, offs[1], 1, 10),
+            Search::GaveUp
+        );
+        let cut = &bytes[..bytes.len() - 1];
+        assert_eq!(
+            find_later_valid_frame(cut, offs[2], 3, usize::MAX),
+            Search::NotFound
+        );
     }
 }

@@ -5,5 +5,6 @@ mod common;
 mod faults;
 mod lifecycle;
 mod props;
+mod simdisk;
 mod torn;
 mod verify;
