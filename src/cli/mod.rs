@@ -1,1 +1,56 @@
 //! The command line: one small function per subcommand over the library.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub mod exit;
+pub mod paths;
+pub mod show;
+pub mod validate;
+
+/// Guided, crash-safe and auditable disaster recovery for a Canton Network exchange integration.
+///
+/// canton-dr walks you through restoring the Exchange Validator Node or the Canton Integration
+/// DB from backups, runs the checks itself (participant over gRPC, databases over SQL, backup
+/// files), keeps a tamper-evident journal it can resume from, and rehearses everything against
+/// a built-in sandbox.
+///
+/// Start here:  canton-dr drill validator-restore
+#[derive(Debug, Parser)]
+#[command(name = "canton-dr", version, after_help = exit::HELP, max_term_width = 100)]
+pub struct Cli {
+    /// Where incidents and logs are kept [env: CANTON_DR_DATA; default: the XDG data dir]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Your name, recorded with every step [default: your OS user]
+    #[arg(long, global = true, env = "CANTON_DR_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check runbooks (and profiles) before you need them; reports every problem
+    Validate(validate::Args),
+    /// Print a runbook as a readable procedure, for study and printing
+    Show(show::Args),
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> color_eyre::Result<u8> {
+    let paths = paths::Paths::resolve(cli.data_dir.as_deref());
+    match cli.command {
+        Some(Command::Validate(a)) => validate::run(&a),
+        Some(Command::Show(a)) => show::run(&a, &paths),
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            Ok(exit::USAGE)
+        }
+    }
+}

@@ -21,7 +21,10 @@ pub enum EngineCommand {
     /// Try a failed step again, or re-check a closed gate.
     Retry,
     /// Skip the current step with a reason; gates and destructive steps need `typed`.
-    Skip { reason: String, typed: Option<String> },
+    Skip {
+        reason: String,
+        typed: Option<String>,
+    },
     /// Add a note to the current step (or to the incident when no step is current).
     Note { text: String },
     /// Decide about a step left in doubt by a crash.
@@ -30,10 +33,26 @@ pub enum EngineCommand {
     KillStale,
     /// Stop the running step (a command's process group is terminated).
     Cancel,
-    /// Mark the run completed (when every step is settled).
-    Finish,
     /// Stop working on the incident for now; it can be resumed.
     Quit,
     /// End the run for good.
     Abort { reason: String },
+}
+
+/// A front end's handle on a running engine.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    tx: tokio::sync::mpsc::UnboundedSender<EngineCommand>,
+}
+
+impl EngineHandle {
+    /// Wraps the sending side of an engine's command channel.
+    pub fn new(tx: tokio::sync::mpsc::UnboundedSender<EngineCommand>) -> EngineHandle {
+        EngineHandle { tx }
+    }
+
+    /// Sends a command. Returns false when the engine has stopped.
+    pub fn send(&self, cmd: EngineCommand) -> bool {
+        self.tx.send(cmd).is_ok()
+    }
 }

@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 
 use crate::engine::clock::Clock;
-use crate::engine::command::EngineCommand;
+use crate::engine::command::{EngineCommand, EngineHandle};
 use crate::engine::event::{EngineEvent, RunEnd, Waiting};
 use crate::engine::identity::Operator;
 use crate::engine::record::{Event, InDoubtChoice, Mode, Record};
@@ -79,18 +79,6 @@ pub(crate) enum Halt {
     Fatal(String),
 }
 
-/// A front end's handle on a running engine.
-#[derive(Debug, Clone)]
-pub struct EngineHandle {
-    tx: mpsc::UnboundedSender<EngineCommand>,
-}
-
-impl EngineHandle {
-    /// Sends a command. Returns false when the engine has stopped.
-    pub fn send(&self, cmd: EngineCommand) -> bool {
-        self.tx.send(cmd).is_ok()
-    }
-}
 
 /// The engine.
 pub struct Engine {
@@ -138,7 +126,7 @@ impl Engine {
             reconfirm: false,
         };
         let task = tokio::spawn(engine.run());
-        (EngineHandle { tx }, rx, task)
+        (EngineHandle::new(tx), rx, task)
     }
 
     pub(crate) fn emit(&self, e: EngineEvent) {

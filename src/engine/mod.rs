@@ -5,9 +5,10 @@ pub mod clock;
 pub mod command;
 pub mod event;
 pub mod identity;
+pub mod incident;
 pub mod record;
-// pub mod resolve; (needs profile)
-// pub mod sink; (needs the journal writer)
+pub mod resolve;
+pub mod sink;
 pub mod state;
 // Wired in once the journal writer, process runner and redactor land:
 // pub mod controller; mod run_command; mod run_operator; mod run_probe;

@@ -53,7 +53,10 @@ fn lookup(vars: &BTreeMap<String, Value>, name: &str) -> Result<Value, ResolveEr
 }
 
 /// Resolves every argument of a probe call.
-pub fn resolve_call(call: &ProbeCall, vars: &BTreeMap<String, Value>) -> Result<BTreeMap<String, Value>, ResolveError> {
+pub fn resolve_call(
+    call: &ProbeCall,
+    vars: &BTreeMap<String, Value>,
+) -> Result<BTreeMap<String, Value>, ResolveError> {
     call.args
         .iter()
         .map(|(k, a)| resolve_arg(a, vars).map(|v| (k.clone(), v)))
@@ -156,7 +159,9 @@ pub fn program(
                     vec!["-c".to_owned(), script.clone()],
                 ),
                 (None, None) => {
-                    return Err(ResolveError::Other(format!("command '{name}' has neither argv nor script")));
+                    return Err(ResolveError::Other(format!(
+                        "command '{name}' has neither argv nor script"
+                    )));
                 }
             };
             let display = format!("{name}: {}", join_argv(&program, &args));
@@ -167,20 +172,30 @@ pub fn program(
             for a in items {
                 match resolve_arg(a, vars)? {
                     Value::Secret(_) => {
-                        return Err(ResolveError::Other("a secret cannot be a command-line argument".into()));
+                        return Err(ResolveError::Other(
+                            "a secret cannot be a command-line argument".into(),
+                        ));
                     }
                     v => out.push(v.to_process_text()),
                 }
             }
             let mut it = out.into_iter();
-            let program = it.next().ok_or_else(|| ResolveError::Other("argv is empty".into()))?;
+            let program = it
+                .next()
+                .ok_or_else(|| ResolveError::Other("argv is empty".into()))?;
             let args: Vec<String> = it.collect();
             let display = join_argv(&program, &args);
             (program, args, None, None, display)
         }
         Action::Shell { shell, script } => {
             let display = format!("{shell} -c {}", shell_quote(script));
-            (shell.clone(), vec!["-c".to_owned(), script.clone()], None, None, display)
+            (
+                shell.clone(),
+                vec!["-c".to_owned(), script.clone()],
+                None,
+                None,
+                display,
+            )
         }
         Action::Builtin(call) => {
             return Err(ResolveError::Other(format!(
@@ -242,12 +257,18 @@ mod tests {
     fn args_resolve_or_name_the_missing_variable() {
         let mut vars = BTreeMap::new();
         vars.insert("off".to_owned(), Value::Offset(5));
-        assert_eq!(resolve_arg(&Arg::Var("off".into()), &vars).unwrap(), Value::Offset(5));
+        assert_eq!(
+            resolve_arg(&Arg::Var("off".into()), &vars).unwrap(),
+            Value::Offset(5)
+        );
         assert_eq!(
             resolve_arg(&Arg::Var("t".into()), &vars),
             Err(ResolveError::Missing("t".into()))
         );
         let t = Template::parse("/d/${off}").unwrap();
-        assert_eq!(resolve_arg(&Arg::Text(t), &vars).unwrap(), Value::Text("/d/5".into()));
+        assert_eq!(
+            resolve_arg(&Arg::Text(t), &vars).unwrap(),
+            Value::Text("/d/5".into())
+        );
     }
 }

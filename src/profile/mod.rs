@@ -194,8 +194,12 @@ mod duration_text {
         let s = String::deserialize(d)?;
         match crate::value::parse_duration(&s) {
             Ok(t) if t > TimeDelta::zero() => Ok(t),
-            Ok(_) => Err(serde::de::Error::custom(format!("'{s}' must be a positive duration"))),
-            Err(e) => Err(serde::de::Error::custom(format!("'{s}' is not a duration: {e}"))),
+            Ok(_) => Err(serde::de::Error::custom(format!(
+                "'{s}' must be a positive duration"
+            ))),
+            Err(e) => Err(serde::de::Error::custom(format!(
+                "'{s}' is not a duration: {e}"
+            ))),
         }
     }
 }
@@ -229,48 +233,66 @@ impl Profile {
             )));
         }
         let bytes = fs::read(path).map_err(|e| one(format!("cannot read the profile: {e}")))?;
-        let text = String::from_utf8(bytes).map_err(|_| one("the profile is not UTF-8 text".into()))?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| one("the profile is not UTF-8 text".into()))?;
         Profile::parse(path, text)
     }
 
     /// Parses profile text read from `path`.
     pub fn parse(path: &Path, text: String) -> Result<Profile, Diagnostics> {
         let source = Source::new(path, text.clone());
-        let raw: RawProfile = toml::from_str(&text).map_err(|e| {
-            Diagnostics(vec![source.diag(e.span(), None, toml_message(&e))])
-        })?;
+        let raw: RawProfile = toml::from_str(&text)
+            .map_err(|e| Diagnostics(vec![source.diag(e.span(), None, toml_message(&e))]))?;
         let mut diags = Diagnostics::default();
         let mut err = |msg: String| diags.push(source.diag(None, None, msg));
-        for (name, api) in [("ledger_api", &raw.ledger_api), ("admin_api", &raw.admin_api)] {
+        for (name, api) in [
+            ("ledger_api", &raw.ledger_api),
+            ("admin_api", &raw.admin_api),
+        ] {
             if let Some(api) = api {
                 check_url(&api.url, &["http", "https"], name, &mut err);
                 if api.url.starts_with("https://") && api.tls.is_none() {
-                    err(format!("{name}: an https:// URL needs [{name}.tls] with ca_file (and domain_name if it differs from the host)"));
+                    err(format!(
+                        "{name}: an https:// URL needs [{name}.tls] with ca_file (and domain_name if it differs from the host)"
+                    ));
                 }
                 if api.url.starts_with("http://") && api.tls.is_some() {
-                    err(format!("{name}: TLS settings are given, but the URL is http://; use https://"));
+                    err(format!(
+                        "{name}: TLS settings are given, but the URL is http://; use https://"
+                    ));
                 }
                 if let Some(v) = &api.canton_version
                     && !["3.3", "3.4", "3.5"].contains(&v.as_str())
                 {
-                    err(format!("{name}: canton_version '{v}' is not one of 3.3, 3.4, 3.5"));
+                    err(format!(
+                        "{name}: canton_version '{v}' is not one of 3.3, 3.4, 3.5"
+                    ));
                 }
                 if let Some(tls) = &api.tls
                     && tls.client_cert_file.is_some() != tls.client_key_file.is_some()
                 {
-                    err(format!("{name}: mutual TLS needs both client_cert_file and client_key_file"));
+                    err(format!(
+                        "{name}: mutual TLS needs both client_cert_file and client_key_file"
+                    ));
                 }
             }
         }
         for (name, db) in &raw.databases {
-            check_url(&db.url, &["postgres", "postgresql"], &format!("databases.{name}"), &mut err);
+            check_url(
+                &db.url,
+                &["postgres", "postgresql"],
+                &format!("databases.{name}"),
+                &mut err,
+            );
             if url_has_password(&db.url) {
                 err(format!(
                     "databases.{name}: the URL contains a password; remove it and set password = {{ env = \"…\" }} or {{ file = \"…\" }}"
                 ));
             }
             if db.tls == DbTls::Disable && db.ca_file.is_some() {
-                err(format!("databases.{name}: ca_file is set but tls = \"disable\""));
+                err(format!(
+                    "databases.{name}: ca_file is set but tls = \"disable\""
+                ));
             }
         }
         for (name, q) in &raw.queries {
@@ -286,20 +308,31 @@ impl Profile {
                 (Some(a), None) if a.is_empty() => err(format!("commands.{name}: argv is empty")),
                 (Some(_), None) => {
                     if c.shell.is_some() {
-                        err(format!("commands.{name}: 'shell' is only used with 'script'"));
+                        err(format!(
+                            "commands.{name}: 'shell' is only used with 'script'"
+                        ));
                     }
                 }
                 (None, Some(_)) => {}
-                _ => err(format!("commands.{name}: give exactly one of argv and script")),
+                _ => err(format!(
+                    "commands.{name}: give exactly one of argv and script"
+                )),
             }
             for k in c.env.keys().chain(c.secret_env.keys()) {
                 if !crate::runbook::load::is_env_name(k) {
-                    err(format!("commands.{name}: '{k}' is not an environment variable name"));
+                    err(format!(
+                        "commands.{name}: '{k}' is not an environment variable name"
+                    ));
                 }
             }
         }
         for (name, e) in &raw.endpoints {
-            check_url(&e.url, &["http", "https"], &format!("endpoints.{name}"), &mut err);
+            check_url(
+                &e.url,
+                &["http", "https"],
+                &format!("endpoints.{name}"),
+                &mut err,
+            );
         }
         if !diags.is_empty() {
             return Err(diags);
@@ -336,7 +369,10 @@ impl Profile {
         let rb = &runbook.id;
         for (name, decl) in &runbook.queries {
             match self.queries.get(name) {
-                None => err(format!("runbook '{rb}' needs query '{name}' ({}): add [queries.{name}]", decl.description)),
+                None => err(format!(
+                    "runbook '{rb}' needs query '{name}' ({}): add [queries.{name}]",
+                    decl.description
+                )),
                 Some(q) => {
                     let placeholders = max_placeholder(&q.sql);
                     if placeholders != decl.params.len() {
@@ -350,12 +386,18 @@ impl Profile {
         }
         for (name, decl) in &runbook.commands {
             if !self.commands.contains_key(name) {
-                err(format!("runbook '{rb}' needs command '{name}' ({}): add [commands.{name}]", decl.description));
+                err(format!(
+                    "runbook '{rb}' needs command '{name}' ({}): add [commands.{name}]",
+                    decl.description
+                ));
             }
         }
         for (name, decl) in &runbook.endpoints {
             if !self.endpoints.contains_key(name) {
-                err(format!("runbook '{rb}' needs endpoint '{name}' ({}): add [endpoints.{name}]", decl.description));
+                err(format!(
+                    "runbook '{rb}' needs endpoint '{name}' ({}): add [endpoints.{name}]",
+                    decl.description
+                ));
             }
         }
         for (name, decl) in &runbook.params {
@@ -399,10 +441,14 @@ impl Profile {
             }
         }
         if need_ledger && self.ledger_api.is_none() {
-            err(format!("runbook '{rb}' talks to the participant's Ledger API: add [ledger_api]"));
+            err(format!(
+                "runbook '{rb}' talks to the participant's Ledger API: add [ledger_api]"
+            ));
         }
         if need_admin && self.admin_api.is_none() {
-            err(format!("runbook '{rb}' talks to the participant's Admin API: add [admin_api]"));
+            err(format!(
+                "runbook '{rb}' talks to the participant's Admin API: add [admin_api]"
+            ));
         }
         diags
     }
@@ -479,7 +525,10 @@ pub fn max_placeholder(sql: &str) -> usize {
                 i += 1;
             }
         } else if !in_quote && c == '$' {
-            let digits: String = chars[i + 1..].iter().take_while(|c| c.is_ascii_digit()).collect();
+            let digits: String = chars[i + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
             if let Ok(n) = digits.parse::<usize>() {
                 max = max.max(n);
             }
@@ -496,7 +545,10 @@ mod tests {
     #[test]
     fn placeholders() {
         assert_eq!(max_placeholder("select 1"), 0);
-        assert_eq!(max_placeholder("select * from t where a > $1 and b = $2"), 2);
+        assert_eq!(
+            max_placeholder("select * from t where a > $1 and b = $2"),
+            2
+        );
         assert_eq!(max_placeholder("select '$3' -- $4\n where x = $1"), 1);
     }
 
@@ -504,6 +556,9 @@ mod tests {
     fn passwords_in_urls_are_found_and_hidden() {
         assert!(url_has_password("postgres://u:pw@h:5432/db"));
         assert!(!url_has_password("postgres://u@h:5432/db"));
-        assert_eq!(redact_userinfo("postgres://u:pw@h/db"), "postgres://u:<redacted>@h/db");
+        assert_eq!(
+            redact_userinfo("postgres://u:pw@h/db"),
+            "postgres://u:<redacted>@h/db"
+        );
     }
 }

@@ -53,7 +53,10 @@ fn auth(place: &str, a: &Auth) -> Result<AuthSecret, SecretsError> {
         Auth::Oauth2(o) => AuthSecret::OAuth2 {
             token_url: o.token_url.clone(),
             client_id: o.client_id.clone(),
-            client_secret: read(format!("{place}.auth.oauth2.client_secret"), &o.client_secret)?,
+            client_secret: read(
+                format!("{place}.auth.oauth2.client_secret"),
+                &o.client_secret,
+            )?,
             audience: o.audience.clone(),
             scope: o.scope.clone(),
         },
@@ -71,14 +74,19 @@ impl ProfileSecrets {
         }
         for (name, db) in &p.databases {
             if let Some(src) = &db.password {
-                out.databases
-                    .insert(name.clone(), read(format!("databases.{name}.password"), src)?);
+                out.databases.insert(
+                    name.clone(),
+                    read(format!("databases.{name}.password"), src)?,
+                );
             }
         }
         for (name, cmd) in &p.commands {
             let mut vars = BTreeMap::new();
             for (var, src) in &cmd.secret_env {
-                vars.insert(var.clone(), read(format!("commands.{name}.secret_env.{var}"), src)?);
+                vars.insert(
+                    var.clone(),
+                    read(format!("commands.{name}.secret_env.{var}"), src)?,
+                );
             }
             if !vars.is_empty() {
                 out.command_env.insert(name.clone(), vars);
@@ -86,7 +94,8 @@ impl ProfileSecrets {
         }
         for (name, e) in &p.endpoints {
             if let Some(a) = &e.auth {
-                out.endpoints.insert(name.clone(), auth(&format!("endpoints.{name}"), a)?);
+                out.endpoints
+                    .insert(name.clone(), auth(&format!("endpoints.{name}"), a)?);
             }
         }
         Ok(out)

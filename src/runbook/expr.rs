@@ -118,6 +118,9 @@ impl fmt::Display for Ty {
 /// "a timestamp", "an offset": a type with its indefinite article, for messages.
 pub fn article(t: &impl fmt::Display) -> String {
     let name = t.to_string();
+    if name == "text" {
+        return "a text value".to_owned();
+    }
     match name.chars().next() {
         Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {name}"),
         _ => format!("a {name}"),

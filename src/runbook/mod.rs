@@ -13,3 +13,5 @@ pub mod template;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::{load, load_embedded};
 pub use model::{Runbook, Step, StepKind};
+pub mod document;
+pub mod find;

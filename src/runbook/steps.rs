@@ -257,7 +257,12 @@ pub(crate) fn validate_step(ctx: &mut StepContext<'_>, span: Range<usize>, raw: 
         }
     }
     let title = match &raw.title {
-        Some(t) if !t.get_ref().trim().is_empty() => t.get_ref().clone(),
+        Some(t) if !t.get_ref().trim().is_empty() => {
+            if t.get_ref().contains("${") {
+                ctx.template(&id, "title", t);
+            }
+            t.get_ref().clone()
+        }
         _ => {
             ctx.err(
                 span.clone(),
