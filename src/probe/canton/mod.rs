@@ -1,1 +1,3 @@
 //! Clients for the Canton Ledger API v2 and Admin API.
+
+pub mod proto;
