@@ -272,6 +272,13 @@ impl CantonClient {
         self.admin.as_ref().map(Api::url)
     }
 
+    /// A Ledger API request built exactly as this client sends its unary calls: the bearer
+    /// token as sensitive `authorization` metadata and the request timeout. Useful for calls
+    /// this client does not wrap, and for checking what goes on the wire.
+    pub async fn ledger_request<T>(&self, message: T) -> Result<Request<T>, CantonError> {
+        self.ledger.request(message, true).await
+    }
+
     fn admin(&self, method: &'static str) -> Result<&Api, CantonError> {
         self.admin
             .as_ref()

@@ -324,7 +324,10 @@ fn find_rustls<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Erro
 /// Looks through an error's source chain for a TLS or connection failure.
 fn transport_cause(endpoint: &str, err: &(dyn StdError + 'static)) -> Option<CantonError> {
     let mut next = Some(err);
-    let mut unreachable: Option<String> = None;
+    // The most specific explanation wins: an OS error kind, then DNS, then a generic one.
+    let mut from_kind: Option<String> = None;
+    let mut from_dns: Option<String> = None;
+    let mut generic: Option<String> = None;
     while let Some(e) = next {
         if let Some(tls) = find_rustls(e) {
             return Some(CantonError::Tls {
@@ -332,42 +335,70 @@ fn transport_cause(endpoint: &str, err: &(dyn StdError + 'static)) -> Option<Can
                 detail: describe_tls(tls),
             });
         }
-        if unreachable.is_none() {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                use std::io::ErrorKind as K;
-                let what = match io.kind() {
-                    K::ConnectionRefused => Some(
-                        "connection refused (is the participant running and listening on this port?)",
-                    ),
-                    K::TimedOut => Some("the connection attempt timed out"),
-                    K::HostUnreachable => Some("no route to the host"),
-                    K::NetworkUnreachable => Some("the network is unreachable"),
-                    K::AddrNotAvailable => Some("the address is not available"),
-                    K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
-                        Some("the connection was closed by the other side")
-                    }
-                    _ => None,
-                };
-                if let Some(what) = what {
-                    unreachable = Some(what.to_string());
-                }
-            }
-            let text = e.to_string();
-            if text.starts_with("dns error") {
-                unreachable = Some(format!("cannot resolve the host name ({})", chain_text(e)));
-            } else if text.contains("tcp connect error") && unreachable.is_none() {
-                unreachable = Some(chain_text(e));
-            } else if e.downcast_ref::<tonic::TimeoutExpired>().is_some()
-                || text.contains("timed out")
+        let text = e.to_string();
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            // TLS failures that arrive after the handshake come as text inside an I/O error.
+            if io.kind() == std::io::ErrorKind::InvalidData
+                && let Some(detail) = describe_tls_text(&text)
             {
-                unreachable = Some("the connection attempt timed out".to_string());
+                return Some(CantonError::Tls {
+                    endpoint: endpoint.to_string(),
+                    detail,
+                });
             }
+            use std::io::ErrorKind as K;
+            let what = match io.kind() {
+                K::ConnectionRefused => Some(
+                    "connection refused (is the participant running and listening on this port?)",
+                ),
+                K::TimedOut => Some("the connection attempt timed out"),
+                K::HostUnreachable => Some("no route to the host"),
+                K::NetworkUnreachable => Some("the network is unreachable"),
+                K::AddrNotAvailable => Some("the address is not available"),
+                K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
+                    Some("the connection was closed by the other side")
+                }
+                _ => None,
+            };
+            if let Some(what) = what
+                && from_kind.is_none()
+            {
+                from_kind = Some(what.to_string());
+            }
+        }
+        if text.starts_with("dns error") && from_dns.is_none() {
+            from_dns = Some(format!("cannot resolve the host name ({})", chain_text(e)));
+        } else if generic.is_none()
+            && (text.contains("tcp connect error")
+                || e.downcast_ref::<tonic::TimeoutExpired>().is_some()
+                || text.contains("timed out"))
+        {
+            generic = Some(if text.contains("timed out") {
+                "the connection attempt timed out".to_string()
+            } else {
+                chain_text(e)
+            });
         }
         next = e.source();
     }
-    unreachable.map(|detail| CantonError::Unreachable {
-        endpoint: endpoint.to_string(),
-        detail,
+    from_kind
+        .or(from_dns)
+        .or(generic)
+        .map(|detail| CantonError::Unreachable {
+            endpoint: endpoint.to_string(),
+            detail,
+        })
+}
+
+/// TLS alerts reported as text (after the handshake, e.g. a refused client certificate).
+fn describe_tls_text(text: &str) -> Option<String> {
+    let alert = text.strip_prefix("received fatal alert: ")?;
+    Some(match alert.trim() {
+        "CertificateRequired" => "the server requires a client certificate (set tls.client_cert_file and tls.client_key_file)".into(),
+        "BadCertificate" | "UnknownCA" | "CertificateUnknown" => {
+            "the server rejected the client certificate".into()
+        }
+        other => format!("the server aborted the TLS session ({other})"),
     })
 }
 
