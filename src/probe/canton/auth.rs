@@ -609,3 +609,68 @@ fn http_client(config: &OAuth2Config) -> Result<reqwest::Client, TokenError> {
         reason: format!("cannot build the HTTP client ({})", describe_reqwest(&e)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn refresh_happens_a_margin_before_expiry_or_half_way_for_short_tokens() {
+        let t0 = t("2026-01-01T00:00:00Z");
+        let margin = Duration::from_secs(60);
+        assert_eq!(
+            refresh_time(t0, Some(t0 + TimeDelta::seconds(3600)), margin),
+            t0 + TimeDelta::seconds(3540)
+        );
+        assert_eq!(
+            refresh_time(t0, Some(t0 + TimeDelta::seconds(100)), margin),
+            t0 + TimeDelta::seconds(50)
+        );
+        assert_eq!(
+            refresh_time(t0, Some(t0 - TimeDelta::seconds(1)), margin),
+            t0
+        );
+        assert_eq!(
+            refresh_time(t0, None, margin),
+            t0 + TimeDelta::from_std(UNKNOWN_LIFETIME).expect("delta")
+        );
+    }
+
+    #[test]
+    fn jwt_expiry_reads_exp_and_ignores_non_jwts() {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let jwt = format!("{}.{}.sig", b64("{}"), b64(r#"{"exp":1767225600}"#));
+        assert_eq!(jwt_expiry(&jwt), Some(t("2026-01-01T00:00:00Z")));
+        assert_eq!(jwt_expiry("opaque"), None);
+        assert_eq!(jwt_expiry("a.!!!.c"), None);
+        let no_exp = format!("{}.{}.sig", b64("{}"), b64(r#"{"sub":"x"}"#));
+        assert_eq!(jwt_expiry(&no_exp), None);
+    }
+
+    #[test]
+    fn tokens_must_be_header_safe_and_are_never_shown() {
+        assert!(matches!(
+            TokenProvider::new(TokenSource::Static(SecretString::from("bad token\n"))),
+            Err(TokenError::NotHeaderSafe)
+        ));
+        let source = TokenSource::Static(SecretString::from("SECRET-canary"));
+        assert!(!format!("{source:?}").contains("canary"));
+        let provider = TokenProvider::new(source).expect("provider");
+        assert!(!format!("{provider:?}").contains("canary"));
+        let mut config = OAuth2Config::new(
+            "https://idp.example/token",
+            "client",
+            SecretString::from("client-SECRET-canary"),
+        );
+        config.audience = Some("aud".into());
+        let text = format!("{:?}", TokenSource::OAuth2(config));
+        assert!(!text.contains("canary") && text.contains("aud"), "{text}");
+        assert!(!TokenError::NotHeaderSafe.to_string().contains("bad token"));
+    }
+}
