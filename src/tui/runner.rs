@@ -158,3 +158,157 @@ fn deliver<U: Ui>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::stream;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::engine::event::{RunEnd, Waiting};
+    use crate::engine::record::{Mode, Outcome};
+    use crate::runbook::model::Evidence;
+    use crate::tui::TuiOptions;
+    use crate::tui::app::App;
+    use crate::tui::event::{Code, Key};
+    use crate::tui::fixture;
+
+    fn fixed_clock() -> impl Fn() -> (Instant, DateTime<Utc>) {
+        let at = Instant::now();
+        move || (at, fixture::t0())
+    }
+
+    fn started() -> EngineEvent {
+        EngineEvent::Started {
+            state: Box::new(fixture::state(Mode::Drill)),
+        }
+    }
+
+    fn confirm() -> EngineEvent {
+        EngineEvent::Waiting(Waiting::Confirm {
+            step: "confirm-incident".into(),
+            destructive: false,
+            evidence: Evidence::None,
+        })
+    }
+
+    fn recorded(seq: u64, secs: i64, e: crate::engine::record::Event) -> EngineEvent {
+        EngineEvent::Recorded {
+            seq,
+            head: format!("{seq:064x}"),
+            record: Box::new(fixture::rec(secs, e)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scripted_session_answers_and_ends() {
+        let (tx, mut commands) = tokio::sync::mpsc::unbounded_channel();
+        let handle = EngineHandle::new(tx);
+        let script = vec![
+            Event::Engine(started()),
+            Event::Engine(confirm()),
+            Event::Key(Key::plain(Code::Enter)),
+            Event::Key(Key::plain(Code::Enter)),
+            Event::Engine(recorded(
+                2,
+                1,
+                fixture::completed("confirm-incident", Outcome::Confirmed, 900),
+            )),
+            Event::Key(Key::char('q')),
+            Event::Key(Key::char('y')),
+            Event::Engine(EngineEvent::Finished(RunEnd::Quit)),
+        ];
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("backend");
+        let clock = fixed_clock();
+        let (now, wall) = clock();
+        let mut app = App::new(TuiOptions::default(), now, wall);
+        let sources = Sources {
+            input: stream::iter(script),
+            engine: None,
+            ticks: stream::pending::<()>(),
+            clock,
+        };
+        let stats = run_loop(&mut terminal, &mut app, sources, Some(&handle))
+            .await
+            .expect("loop");
+        assert!(app.done());
+        assert_eq!(app.end, Some(RunEnd::Quit));
+        assert_eq!(stats.events, 8);
+        assert!(stats.draws >= 1);
+        assert!(matches!(
+            commands.try_recv(),
+            Ok(EngineCommand::Confirm { .. })
+        ));
+        assert!(matches!(commands.try_recv(), Ok(EngineCommand::Quit)));
+        assert!(commands.try_recv().is_err(), "nothing else was sent");
+    }
+
+    #[tokio::test]
+    async fn engine_events_are_drained_and_a_finished_run_leaves() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        for e in [
+            started(),
+            confirm(),
+            EngineEvent::Finished(RunEnd::Completed),
+        ] {
+            tx.send(e).expect("send");
+        }
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("backend");
+        let clock = fixed_clock();
+        let (now, wall) = clock();
+        let mut app = App::new(TuiOptions::default(), now, wall);
+        let sources = Sources {
+            input: stream::pending::<Event>(),
+            engine: Some(rx),
+            ticks: stream::pending::<()>(),
+            clock,
+        };
+        let stats = run_loop(&mut terminal, &mut app, sources, None)
+            .await
+            .expect("loop");
+        assert_eq!(stats.events, 3);
+        assert_eq!(app.end, Some(RunEnd::Completed));
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn idle_ticks_draw_nothing() {
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("backend");
+        let clock = fixed_clock();
+        let (now, wall) = clock();
+        let mut app = App::new(TuiOptions::default(), now, wall);
+        app.handle(Event::Engine(started()), now, wall);
+        app.handle(Event::Engine(confirm()), now, wall);
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let ticks = stream::iter(vec![(); 1000]).chain(
+            stream::once(async move {
+                let _ = done_tx.send(());
+            })
+            .filter(|()| futures::future::ready(false)),
+        );
+        let input = stream::once(async move {
+            let _ = done_rx.await;
+            Event::Hangup
+        });
+        let sources = Sources {
+            input: Box::pin(input),
+            engine: None,
+            ticks: Box::pin(ticks),
+            clock,
+        };
+        let stats = run_loop(&mut terminal, &mut app, sources, None)
+            .await
+            .expect("loop");
+        assert_eq!(stats.ticks, 1000);
+        assert_eq!(
+            stats.draws, 1,
+            "one frame for the first state, none for idle ticks"
+        );
+    }
+
+    #[test]
+    fn the_tick_is_a_quarter_second() {
+        assert_eq!(TICK, Duration::from_millis(250));
+        assert!(FRAME_MIN < TICK);
+    }
+}

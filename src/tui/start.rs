@@ -290,3 +290,112 @@ impl Ui for StartApp {
         self.choice.is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::event::Code;
+    use crate::tui::view::screens::start_app;
+
+    fn key(app: &mut StartApp, k: Key) {
+        let (now, wall) = (Instant::now(), crate::tui::fixture::t0());
+        Ui::handle(app, Event::Key(k), now, wall);
+    }
+
+    #[test]
+    fn resumes_the_selected_unfinished_incident() {
+        let mut app = start_app();
+        assert_eq!(
+            app.focus,
+            List::Incidents,
+            "unfinished incidents come first"
+        );
+        key(&mut app, Key::plain(Code::Enter));
+        assert!(app.done());
+        assert_eq!(
+            app.choice(),
+            StartChoice::Resume("/data/incidents/20261122-031500-validator-restore-3f2a".into())
+        );
+    }
+
+    #[test]
+    fn finished_incidents_are_not_resumed() {
+        let mut app = start_app();
+        key(&mut app, Key::char('j'));
+        key(&mut app, Key::plain(Code::Enter));
+        assert!(!app.done());
+        assert!(
+            app.message
+                .as_deref()
+                .is_some_and(|m| m.contains("completed"))
+        );
+    }
+
+    #[test]
+    fn a_drill_starts_at_once() {
+        let mut app = start_app();
+        key(&mut app, Key::plain(Code::Tab));
+        key(&mut app, Key::char('j'));
+        key(&mut app, Key::plain(Code::Enter));
+        assert_eq!(app.key_mode(), KeyMode::Choice);
+        key(&mut app, Key::char('d'));
+        assert_eq!(
+            app.choice(),
+            StartChoice::Start {
+                runbook: "runbooks/integration-db-restore.toml".into(),
+                mode: Mode::Drill
+            }
+        );
+    }
+
+    #[test]
+    fn live_needs_the_word_typed() {
+        let mut app = start_app();
+        key(&mut app, Key::plain(Code::Tab));
+        key(&mut app, Key::plain(Code::Enter));
+        key(&mut app, Key::plain(Code::Down));
+        key(&mut app, Key::plain(Code::Down));
+        key(&mut app, Key::plain(Code::Enter));
+        assert_eq!(app.key_mode(), KeyMode::Text);
+        key(&mut app, Key::char('l'));
+        key(&mut app, Key::char('i'));
+        key(&mut app, Key::plain(Code::Enter));
+        assert!(!app.done(), "'li' is not 'live'");
+        key(&mut app, Key::char('v'));
+        key(&mut app, Key::char('e'));
+        key(&mut app, Key::plain(Code::Enter));
+        assert_eq!(
+            app.choice(),
+            StartChoice::Start {
+                runbook: "runbooks/validator-restore.toml".into(),
+                mode: Mode::Live
+            }
+        );
+    }
+
+    #[test]
+    fn escape_backs_out_and_q_quits() {
+        let mut app = start_app();
+        key(&mut app, Key::plain(Code::Tab));
+        key(&mut app, Key::plain(Code::Enter));
+        key(&mut app, Key::plain(Code::Esc));
+        assert!(app.picker.is_none());
+        assert!(!app.done());
+        key(&mut app, Key::char('q'));
+        assert_eq!(app.choice(), StartChoice::Quit);
+        assert!(app.done());
+    }
+
+    #[test]
+    fn nothing_to_pick() {
+        let mut app = StartApp::new(
+            Vec::new(),
+            Vec::new(),
+            TuiOptions::default(),
+            crate::tui::fixture::t0(),
+        );
+        key(&mut app, Key::plain(Code::Enter));
+        assert!(!app.done());
+        assert!(app.message.is_some());
+    }
+}

@@ -351,4 +351,4 @@ impl Ui for App {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -45,12 +45,19 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         height: 1,
         ..area
     };
-    let first = Line::from(vec![
+    let room = usize::from(area.width.saturating_sub(id_w + 1));
+    let used = banner(s.mode).chars().count() + 1 + s.runbook.title.chars().count();
+    let title_room = room.saturating_sub(banner(s.mode).chars().count() + 1);
+    let mut spans = vec![
         Span::styled(banner(s.mode), t.mode_banner(s.mode)),
         Span::raw(" "),
-        Span::styled(s.runbook.title.clone(), t.strong()),
-        Span::styled(format!("  ({})", meaning(s.mode)), t.dim()),
-    ]);
+        Span::styled(ellipsis(&s.runbook.title, title_room), t.strong()),
+    ];
+    let meaning = format!("  ({})", meaning(s.mode));
+    if used + meaning.chars().count() <= room {
+        spans.push(Span::styled(meaning, t.dim()));
+    }
+    let first = Line::from(spans);
     let r0 = row(0);
     first.render(
         Rect {
@@ -69,7 +76,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             buf,
         );
     }
-    second_line(app, t).render(row(1), buf);
+    second_line(app, t, area.width).render(row(1), buf);
     if area.height > 2 {
         let rule = if s.mode == Mode::Live { "━" } else { "─" };
         let r2 = row(2);
@@ -82,33 +89,69 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
 }
 
-fn second_line(app: &App, t: Theme) -> Line<'static> {
+fn second_line(app: &App, t: Theme, width: u16) -> Line<'static> {
     let Some(s) = &app.state else {
         return Line::default();
     };
     let elapsed = app.elapsed();
-    let mut spans = vec![Span::raw(" elapsed ")];
-    match s.runbook.recovery_budget.and_then(|b| b.to_std().ok()) {
-        Some(budget) if !budget.is_zero() => {
-            let share = elapsed.as_secs_f64() / budget.as_secs_f64();
-            spans.push(Span::styled(minutes(elapsed), t.budget(share)));
-            spans.push(Span::raw(format!(" of {} budget", minutes(budget))));
-            if share > 1.0 {
-                spans.push(Span::styled(" (over)", t.fail()));
-            }
-        }
-        _ => spans.push(Span::raw(minutes(elapsed))),
-    }
+    let budget = s
+        .runbook
+        .recovery_budget
+        .and_then(|b| b.to_std().ok())
+        .filter(|b| !b.is_zero());
     let total = s.steps.len();
     let settled = s.steps.iter().filter(|x| x.status.is_settled()).count();
-    spans.push(Span::styled(" · ", t.dim()));
-    spans.push(Span::raw(format!("{settled}/{total} steps settled")));
-    spans.push(Span::styled(" · ", t.dim()));
     let head = if app.head.is_empty() {
         String::new()
     } else {
         format!(" · head {}", short(&app.head))
     };
-    spans.push(Span::raw(format!("journal {} records{head}", s.records)));
-    Line::from(spans)
+    // The long form, and a shorter one for narrow terminals.
+    for compact in [false, true] {
+        let mut spans = vec![Span::raw(" elapsed ")];
+        match budget {
+            Some(b) => {
+                let share = elapsed.as_secs_f64() / b.as_secs_f64();
+                spans.push(Span::styled(minutes(elapsed), t.budget(share)));
+                let of = if compact { " / " } else { " of " };
+                let word = if compact { "" } else { " budget" };
+                spans.push(Span::raw(format!("{of}{}{word}", minutes(b))));
+                if share > 1.0 {
+                    spans.push(Span::styled(" (over)", t.fail()));
+                }
+            }
+            None => spans.push(Span::raw(minutes(elapsed))),
+        }
+        spans.push(Span::styled(" · ", t.dim()));
+        let steps = if compact { "settled" } else { "steps settled" };
+        spans.push(Span::raw(format!("{settled}/{total} {steps}")));
+        spans.push(Span::styled(" · ", t.dim()));
+        spans.push(Span::raw(format!("journal {} records{head}", s.records)));
+        let line = Line::from(spans);
+        if compact || line.width() <= usize::from(width) {
+            return line;
+        }
+    }
+    Line::default()
+}
+
+/// `text` cut to `room` characters, with an ellipsis when cut.
+pub fn ellipsis(text: &str, room: usize) -> String {
+    if text.chars().count() <= room {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(room.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_with_an_ellipsis() {
+        assert_eq!(ellipsis("abcdef", 4), "abc…");
+        assert_eq!(ellipsis("abc", 4), "abc");
+    }
 }

@@ -61,7 +61,7 @@ pub fn lines(sections: &[KeyMode], t: Theme) -> Vec<Line<'static>> {
     }
     out.push(Line::default());
     out.push(Line::styled(
-        "Everything you do is journaled; quitting is always safe and the incident can be resumed.",
+        "Everything is journaled: quitting is always safe, and the incident can be resumed.",
         t.dim(),
     ));
     out
@@ -69,12 +69,14 @@ pub fn lines(sections: &[KeyMode], t: Theme) -> Vec<Line<'static>> {
 
 /// Draws the overlay.
 pub fn render(sections: &[KeyMode], scroll: u16, area: Rect, buf: &mut Buffer, t: Theme) {
-    let rect = centered(area, 84, area.height.saturating_sub(2));
+    let lines = lines(sections, t);
+    let want = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let rect = centered(area, 84, want.min(area.height.saturating_sub(2)));
     Clear.render(rect, buf);
     let block = Block::bordered()
         .border_style(t.heading())
         .title(" Keys (? or Esc closes) ");
-    Paragraph::new(lines(sections, t))
+    Paragraph::new(lines)
         .block(block)
         .wrap(Wrap { trim: false })
         .scroll((scroll, 0))

@@ -219,3 +219,6 @@ mod tests {
         assert_eq!(age(now, now - chrono::TimeDelta::days(2)), "2d ago");
     }
 }
+
+#[cfg(test)]
+pub(crate) mod screens;

@@ -58,16 +58,27 @@ pub fn render(app: &StartApp, frame: &mut Frame) {
         List::Incidents => "resume",
         List::Runbooks => "start",
     };
-    let mut hints = hint_line(
-        &[
-            ("Enter".into(), primary),
-            ("↑/↓".into(), "select"),
-            ("Tab".into(), "switch list"),
-            ("?".into(), "help"),
-            ("q".into(), "quit"),
-        ],
-        t,
-    );
+    let list_hints: [(String, &str); 5] = [
+        ("Enter".into(), primary),
+        ("↑/↓".into(), "select"),
+        ("Tab".into(), "switch list"),
+        ("?".into(), "help"),
+        ("q".into(), "quit"),
+    ];
+    let picker_hints: [(String, &str); 2] = [
+        ("d/r/l or Enter".into(), "pick a mode"),
+        ("Esc".into(), "back"),
+    ];
+    let live_hints: [(String, &str); 2] = [
+        ("Enter".into(), "start live (after typing live)"),
+        ("Esc".into(), "back"),
+    ];
+    let shown: &[(String, &str)] = match app.key_mode() {
+        crate::tui::keymap::KeyMode::Choice => &picker_hints,
+        crate::tui::keymap::KeyMode::Text => &live_hints,
+        _ => &list_hints,
+    };
+    let mut hints = hint_line(shown, t);
     hints.spans.insert(0, " ".into());
     hints.render(keys, buf);
     if app.help {

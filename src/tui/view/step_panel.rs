@@ -42,7 +42,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let inner = block.inner(area);
     block.render(area, buf);
     let next = next_lines(app, i);
-    let next_h = u16::try_from(next.len()).unwrap_or(0).min(inner.height);
+    let w = usize::from(inner.width.max(1));
+    let rows: usize = next.iter().map(|l| l.width().max(1).div_ceil(w)).sum();
+    let next_h = u16::try_from(rows).unwrap_or(u16::MAX).min(inner.height);
     let gauge_h = if is_current && progress_for(app, &step.id) {
         2
     } else {
