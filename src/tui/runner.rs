@@ -48,10 +48,8 @@ pub struct Sources<I, T, C> {
 
 /// The real time, wall-clock truncated to microseconds.
 pub fn real_clock() -> (Instant, DateTime<Utc>) {
-    (
-        Instant::now(),
-        crate::engine::clock::truncate_to_micros(Utc::now()),
-    )
+    use chrono::SubsecRound;
+    (Instant::now(), Utc::now().trunc_subsecs(6))
 }
 
 /// What the loop did (for tests and benchmarks).
