@@ -114,3 +114,64 @@ mod tests {
         assert_eq!(first_row(5, 10, 8), 0);
     }
 }
+
+#[cfg(test)]
+mod render_tests {
+    use ratatui::buffer::Buffer;
+    use ratatui::style::{Color, Modifier, Style};
+
+    use super::*;
+    use crate::engine::event::Waiting;
+    use crate::engine::record::Mode;
+    use crate::tui::app::tests::Harness;
+
+    #[test]
+    fn rows_show_glyph_number_id_and_duration() {
+        let mut h = Harness::new(Mode::Drill);
+        h.settle_first(1);
+        h.wait(Waiting::Input {
+            step: "ttl".into(),
+            var: "ttl".into(),
+            ty: crate::value::ValueType::Duration,
+            prompt: "ttl".into(),
+            default: None,
+        });
+        let area = Rect::new(0, 0, 30, 5);
+        let mut buf = Buffer::empty(area);
+        render(&h.app, area, &mut buf);
+        let mut expected = Buffer::with_lines(vec![
+            "┌ Steps 1/10 ────────────────┐",
+            "│✓  1 confirm-incident   1.2s│",
+            "│▶  2 ttl                    │",
+            "│·  3 stop                   │",
+            "└────────────────────────────┘",
+        ]);
+        let dim = Style::new().fg(Color::DarkGray);
+        expected.set_style(Rect::new(0, 0, 30, 1), dim);
+        expected.set_style(Rect::new(0, 4, 30, 1), dim);
+        for y in 1..4 {
+            expected.set_style(Rect::new(0, y, 1, 1), dim);
+            expected.set_style(Rect::new(29, y, 1, 1), dim);
+            expected.set_style(Rect::new(3, y, 3, 1), dim);
+        }
+        expected.set_style(Rect::new(1, 1, 1, 1), Style::new().fg(Color::Green));
+        expected.set_style(Rect::new(25, 1, 4, 1), dim);
+        // The step waiting for the operator: highlighted glyph, bold id, selected row.
+        expected.set_style(
+            Rect::new(1, 2, 1, 1),
+            Style::new()
+                .fg(Color::LightCyan)
+                .add_modifier(Modifier::BOLD),
+        );
+        expected.set_style(
+            Rect::new(6, 2, 3, 1),
+            Style::new().add_modifier(Modifier::BOLD),
+        );
+        expected.set_style(
+            Rect::new(1, 2, 28, 1),
+            Style::new().add_modifier(Modifier::REVERSED),
+        );
+        expected.set_style(Rect::new(1, 3, 1, 1), dim);
+        assert_eq!(buf, expected);
+    }
+}
