@@ -10,7 +10,9 @@
 //!
 //! An integer is a sign byte (from 1.1 on) followed by `int size` bytes, least significant
 //! first. A string is its length as an integer (-1 for none) followed by its bytes.
-//! pg_dump 12 to 15 write version 1.14, 16 writes 1.15 and 17 writes 1.16.
+//! pg_dump 12 to 15 write version 1.14, 16 writes 1.15 and 17 writes 1.16. The format byte is
+//! 1 for custom and 3 for tar; a directory dump's `toc.dat` also says 3 (tar), since the two
+//! layouts are compatible.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -31,6 +33,7 @@ const MAX_STR: i64 = 4096;
 pub(super) enum ArchiveFormat {
     Custom,
     Tar,
+    /// Code 5, which pg_dump uses in memory but never writes to a header.
     Directory,
     /// A code pg_dump does not write for an archive (0 unknown, 2 files, 4 null, or garbage).
     Other(u8),
