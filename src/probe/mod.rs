@@ -13,6 +13,7 @@ use crate::runbook::model::ProbeCall;
 use crate::value::Value;
 
 pub mod canton;
+pub mod file;
 
 /// A boxed future, for object-safe async probes.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
