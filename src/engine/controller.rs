@@ -12,7 +12,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 
-use crate::engine::clock::Clock;
+use crate::clock::Clock;
 use crate::engine::command::{EngineCommand, EngineHandle};
 use crate::engine::event::{EngineEvent, RunEnd, Waiting};
 use crate::engine::identity::Operator;
