@@ -68,7 +68,7 @@ impl ProbeSet {
                 .ledger_api
                 .as_ref()
                 .and_then(|l| l.canton_version.as_deref())
-                .and_then(|v| crate::probe::canton::ApiVersion::parse(v))
+                .and_then(crate::probe::canton::ApiVersion::parse)
                 .map(crate::probe::canton::FetchTimeShape::for_version),
             freshness_bound: Duration::from_secs(5),
         };
