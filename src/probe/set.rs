@@ -118,7 +118,16 @@ impl ProbeSet {
                     ]),
                 })
             }
-            k if k.starts_with("file.") => crate::probe::file::observe(req, self.clock.now()),
+            k if k.starts_with("file.") => {
+                // Reading a multi-gigabyte dump blocks: keep it off the async workers.
+                let req = req.clone();
+                let now = self.clock.now();
+                tokio::task::spawn_blocking(move || crate::probe::file::observe(&req, now))
+                    .await
+                    .map_err(|e| {
+                        ProbeError::new(format!("the file probe stopped unexpectedly: {e}"))
+                    })?
+            }
             "http" => {
                 let name = req.text("endpoint").unwrap_or_default();
                 self.http(&name).await?.observe(req).await

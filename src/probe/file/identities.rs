@@ -21,7 +21,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use base64::Engine;
@@ -46,12 +46,18 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 );
 
 pub(super) fn observe(path: &Path) -> Result<Observed, FileError> {
-    let mut file = File::open(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => FileError::Missing {
-            path: path.display().to_string(),
-        },
-        _ => FileError::io(path, e),
-    })?;
+    // Non-blocking, so that a named pipe in the file's place cannot hang the probe; regular
+    // files ignore the flag.
+    let mut file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => FileError::Missing {
+                path: path.display().to_string(),
+            },
+            _ => FileError::io(path, e),
+        })?;
     // Check the opened file itself, so the file read is the file checked.
     let meta = file.metadata().map_err(|e| FileError::io(path, e))?;
     if !meta.is_file() {

@@ -105,9 +105,19 @@ fn path_arg(req: &ProbeRequest, name: &'static str) -> Result<PathBuf, FileError
 
 /// The last component of a path, for one-line summaries.
 fn display_name(path: &Path) -> String {
-    path.file_name()
+    let name = path
+        .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
+        .unwrap_or_else(|| path.display().to_string());
+    one_line(&name)
+}
+
+/// `text` with control characters (a newline in a file or database name) shown as `?`, so that
+/// a summary stays one line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// An age for people: `2d 3h`, `5h 12m`, `3m 20s`, `42s`; a negative age (a file stamped in
@@ -164,6 +174,11 @@ mod tests {
         assert_eq!(human_age(TimeDelta::seconds(5 * 3600 + 720)), "5h 12m");
         assert_eq!(human_age(TimeDelta::hours(51)), "2d 3h");
         assert_eq!(human_age(TimeDelta::seconds(-300)), "-5m 0s");
+    }
+
+    #[test]
+    fn names_stay_on_one_line() {
+        assert_eq!(display_name(Path::new("/b/va\nl\tid.dump")), "va?l?id.dump");
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl Content {
             format,
             header_ok: problem.is_none(),
             problem,
-            database: header.database,
+            database: header.database.as_deref().map(super::one_line),
             time: header.created.map(|t| HeaderTime {
                 at: t.and_utc(),
                 note: Some("the dumping host's local time, read as UTC".into()),
@@ -201,7 +201,7 @@ pub(super) fn sniff<R: Read>(r: &mut R) -> Content {
         format: Format::Plain,
         header_ok: head.header_ok,
         problem: head.problem,
-        database: head.database,
+        database: head.database.as_deref().map(super::one_line),
         time: head.started.map(|s| HeaderTime {
             at: s.at,
             note: s.note,

@@ -79,11 +79,12 @@ fn name(block: &[u8]) -> String {
     } else {
         String::new()
     };
-    if prefix.is_empty() {
+    let full = if prefix.is_empty() {
         name
     } else {
         format!("{prefix}/{name}")
-    }
+    };
+    super::one_line(&full)
 }
 
 /// Walks the archive whose first header block is `first` (already read from `r`) to the
