@@ -5,9 +5,8 @@ pub mod command;
 pub mod event;
 pub mod identity;
 pub mod incident;
+pub mod process;
 pub mod record;
 pub mod resolve;
 pub mod sink;
 pub mod state;
-// Wired in once the journal writer, process runner and redactor land:
-// pub mod controller; mod run_command; mod run_operator; mod run_probe;
