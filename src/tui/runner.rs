@@ -48,10 +48,7 @@ pub struct Sources<I, T, C> {
 
 /// The real time, wall-clock truncated to microseconds.
 pub fn real_clock() -> (Instant, DateTime<Utc>) {
-    (
-        Instant::now(),
-        crate::engine::clock::truncate_to_micros(Utc::now()),
-    )
+    (Instant::now(), crate::clock::truncate_to_micros(Utc::now()))
 }
 
 /// What the loop did (for tests and benchmarks).
