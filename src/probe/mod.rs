@@ -1,2 +1,3 @@
 //! Probes: one module per probe kind behind one trait.
 pub mod canton;
+pub mod sql;
