@@ -283,12 +283,35 @@ async fn schema_applies_and_the_reader_cannot_write() {
     let root = test_root();
     let cluster = PgCluster::start_async(PgOptions {
         root: Some(root.path().to_owned()),
-        databases: vec!["integration".into()],
+        databases: vec!["integration".into(), "conflict".into()],
         ..PgOptions::default()
     })
     .await
     .unwrap();
     let dir = cluster.dir().to_owned();
+
+    // A database where the schema cannot apply: the error names the migration and the cause,
+    // and nothing of it stays behind.
+    let mut conflict = cluster.connect("conflict").await.unwrap();
+    conflict
+        .batch_execute("CREATE SCHEMA integration")
+        .await
+        .unwrap();
+    let err = apply_schema(&mut conflict).await.unwrap_err().to_string();
+    assert!(err.contains("001_integration.sql"), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("42P06"),
+        "{err}"
+    );
+    let leftover: bool = conflict
+        .query_one(
+            "SELECT to_regclass('integration.ingestion_state') IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!leftover, "a failed apply leaves nothing half-done");
 
     let mut admin = cluster.connect("integration").await.unwrap();
     assert_eq!(apply_schema(&mut admin).await.unwrap(), vec![1, 2, 3]);
@@ -425,7 +448,7 @@ async fn schema_applies_and_the_reader_cannot_write() {
         .get(0);
     assert!(enabled, "nothing the reader tried was written");
 
-    drop((admin, owner, reader));
+    drop((admin, owner, reader, conflict));
     drop(cluster);
     assert!(!dir.exists(), "dropping the cluster removes its directory");
     assert!(live_processes_in(&dir).is_empty());
@@ -444,4 +467,48 @@ fn missing_binaries_name_what_to_install() {
     let msg = err.to_string();
     assert!(msg.contains("initdb and postgres"), "{msg}");
     assert!(msg.contains("postgresql-15"), "{msg}");
+}
+
+/// Options: a given password and extra settings take effect; `keep` leaves the stopped
+/// cluster's directory (and data) in place and records it in the owner file, which the sweep
+/// honours (see the sweep's unit tests).
+#[tokio::test]
+async fn options_apply_and_keep_leaves_the_directory() {
+    let root = test_root();
+    let password = SecretString::from("given password with spaces");
+    let cluster = PgCluster::start_async(PgOptions {
+        root: Some(root.path().to_owned()),
+        password: Some(password.clone()),
+        settings: vec![
+            ("work_mem".into(), "8MB".into()),
+            ("application_name".into(), "it's quoted".into()),
+        ],
+        keep: true,
+        ..PgOptions::default()
+    })
+    .await
+    .unwrap();
+    let dir = cluster.dir().to_owned();
+    let client = connect_as(&cluster, "postgres", "postgres", &password)
+        .await
+        .unwrap();
+    let row = client
+        .query_one(
+            "SELECT current_setting('work_mem'), current_setting('TimeZone')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "8MB");
+    assert_eq!(row.get::<_, String>(1), "UTC");
+    drop(client);
+
+    cluster.stop().unwrap();
+    assert!(
+        dir.join("data").join("PG_VERSION").exists(),
+        "the data is kept"
+    );
+    assert!(live_processes_in(&dir).is_empty(), "but nothing runs");
+    let owner = std::fs::read_to_string(dir.join("owner")).unwrap();
+    assert!(owner.contains("keep=true"), "{owner}");
 }

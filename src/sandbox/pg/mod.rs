@@ -166,7 +166,7 @@ pub enum PgError {
     },
     #[error("no free loopback port for postgres: {0}")]
     NoFreePort(#[source] io::Error),
-    #[error("{what} on {HOST}:{port}: {source}")]
+    #[error("{what} on {HOST}:{port}: {}", describe_pg_error(.source))]
     Sql {
         what: String,
         port: u16,
@@ -179,6 +179,22 @@ pub enum PgError {
         "processes {pids:?} of the cluster in {dir} did not stop; the directory was left in place"
     )]
     StopFailed { dir: PathBuf, pids: Vec<i32> },
+}
+
+/// A PostgreSQL client error as one line: the server's message and SQLSTATE for a database
+/// error, the whole cause chain otherwise (the top level alone says little, e.g. "db error").
+pub(crate) fn describe_pg_error(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PgError + 'a {

@@ -41,13 +41,13 @@ pub const READER_ROLE: &str = "canton_dr_reader";
 /// Why the schema could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
-    #[error("schema migration {name} failed: {source}")]
+    #[error("schema migration {name} failed: {}", super::describe_pg_error(.source))]
     Migration {
         name: &'static str,
         #[source]
         source: tokio_postgres::Error,
     },
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", super::describe_pg_error(.source))]
     Sql {
         what: &'static str,
         #[source]
