@@ -15,24 +15,21 @@
 //! reaches `initdb` through a 0600 file, never through argv.
 
 mod binaries;
+mod init;
 mod procfs;
 pub mod schema;
+mod server;
 mod sweep;
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::Signal;
-use nix::unistd::{Gid, Uid};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -40,7 +37,9 @@ pub use binaries::ServerBinaries;
 pub use schema::{MIGRATIONS, Migration, SchemaError, apply_schema, set_role_password};
 pub use sweep::SweepReport;
 
+use init::{ensure_root, resolve_run_as};
 use procfs::ProcessId;
+use server::{Plan, keeper};
 
 /// The name of the superuser every cluster is created with.
 pub const SUPERUSER: &str = "postgres";
@@ -53,12 +52,6 @@ pub const DEFAULT_RUN_AS: &str = "postgres";
 
 /// The name of the directory (under the system temp dir) that holds all clusters.
 pub const ROOT_DIR_NAME: &str = "canton-dr-sandbox";
-
-/// How long a fast shutdown may take before it is escalated.
-const FAST_SHUTDOWN_LIMIT: Duration = Duration::from_secs(30);
-
-/// How many times a port that was taken between choosing and binding is replaced.
-const PORT_ATTEMPTS: u32 = 5;
 
 /// The server certificate and key for `ssl = on`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,32 +257,6 @@ impl Control {
             .join()
             .map_err(|_| PgError::Thread("the cluster keeper panicked while stopping".into()))?
     }
-}
-
-/// What the keeper reports once the server accepts connections.
-struct Started {
-    dir: PathBuf,
-    socket_dir: Option<PathBuf>,
-    port: u16,
-    postmaster_pid: i32,
-}
-
-/// The unprivileged account the server programs run as (when the owner is root).
-#[derive(Debug, Clone)]
-struct RunAs {
-    name: String,
-    uid: Uid,
-    gid: Gid,
-}
-
-/// Everything the keeper thread needs, resolved before it starts.
-struct Plan {
-    bins: ServerBinaries,
-    root: PathBuf,
-    run_as: Option<RunAs>,
-    owner: ProcessId,
-    opts: PgOptions,
-    password: SecretString,
 }
 
 impl PgCluster {
@@ -531,16 +498,6 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-/// Quotes an SQL identifier.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Quotes a `postgresql.conf` string value.
-fn conf_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
-}
-
 fn validate_options(opts: &PgOptions) -> Result<(), PgError> {
     for (name, value) in &opts.settings {
         let mut chars = name.chars();
@@ -576,491 +533,11 @@ fn validate_options(opts: &PgOptions) -> Result<(), PgError> {
     Ok(())
 }
 
-/// The uid/gid to run the server as: `None` to run as ourselves (not root).
-fn resolve_run_as(name: Option<&str>) -> Result<Option<RunAs>, PgError> {
-    if !Uid::effective().is_root() {
-        return Ok(None);
-    }
-    let name = name.unwrap_or(DEFAULT_RUN_AS);
-    let err = |reason: String| PgError::RunAsUser {
-        user: name.to_owned(),
-        reason,
-    };
-    let user = nix::unistd::User::from_name(name)
-        .map_err(|e| err(format!("looking it up failed: {e}")))?
-        .ok_or_else(|| {
-            err("no such user exists; create it (e.g. by installing the postgresql package)".into())
-        })?;
-    if user.uid.is_root() {
-        return Err(err(
-            "it is root itself; postgres refuses to run as root".into()
-        ));
-    }
-    Ok(Some(RunAs {
-        name: name.to_owned(),
-        uid: user.uid,
-        gid: user.gid,
-    }))
-}
-
-/// Creates the root if needed and checks that the run-as user can reach it.
-fn ensure_root(root: &Path, run_as: Option<&RunAs>) -> Result<(), PgError> {
-    if !root.exists() {
-        fs::create_dir_all(root).map_err(io_err("creating the cluster root", root))?;
-        // Traversable by the run-as user; cluster directories inside are private.
-        fs::set_permissions(root, fs::Permissions::from_mode(0o755))
-            .map_err(io_err("setting permissions of", root))?;
-    }
-    let Some(run_as) = run_as else {
-        return Ok(());
-    };
-    let uid = run_as.uid;
-    use std::os::unix::fs::MetadataExt;
-    let mut dir = Some(root);
-    while let Some(d) = dir {
-        let meta = fs::metadata(d).map_err(io_err("inspecting", d))?;
-        let mode = meta.mode();
-        let searchable = mode & 0o001 != 0 || (meta.uid() == uid.as_raw() && mode & 0o100 != 0);
-        if !searchable {
-            return Err(PgError::RootNotReachable {
-                path: root.to_owned(),
-                user: run_as.name.clone(),
-            });
-        }
-        dir = d.parent();
-    }
-    Ok(())
-}
-
-/// The owner record written into each cluster directory.
-pub(crate) const OWNER_FILE: &str = "owner";
-
-fn owner_record(owner: ProcessId, keep: bool) -> String {
-    format!(
-        "owner_pid={}\nowner_start_time={}\nkeep={keep}\n",
-        owner.pid, owner.start_time
-    )
-}
-
-/// Creates `root/pg-<pid>-<start time>-<random>` (0700, owned by the run-as user) with its
-/// owner file. The name alone identifies the owner too, in case the file was never written.
-fn create_cluster_dir(plan: &Plan) -> Result<PathBuf, PgError> {
-    let mut rng = rand::rng();
-    for _ in 0..16 {
-        let suffix: u32 = rng.random();
-        let dir = plan.root.join(format!(
-            "pg-{}-{}-{suffix:08x}",
-            plan.owner.pid, plan.owner.start_time
-        ));
-        match fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_err("creating the cluster directory", &dir)(e)),
-        }
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
-            .map_err(io_err("setting permissions of", &dir))?;
-        let owner_file = dir.join(OWNER_FILE);
-        fs::write(&owner_file, owner_record(plan.owner, plan.opts.keep))
-            .map_err(io_err("writing", &owner_file))?;
-        chown(&dir, plan.run_as.as_ref())?;
-        return Ok(dir);
-    }
-    Err(PgError::InvalidOption(format!(
-        "could not find an unused directory name under {}",
-        plan.root.display()
-    )))
-}
-
-fn chown(path: &Path, run_as: Option<&RunAs>) -> Result<(), PgError> {
-    if let Some(run_as) = run_as {
-        nix::unistd::chown(path, Some(run_as.uid), Some(run_as.gid)).map_err(|e| PgError::Io {
-            what: "changing the owner of",
-            path: path.to_owned(),
-            source: e.into(),
-        })?;
-    }
-    Ok(())
-}
-
-/// Writes a private file (0600, owned by the run-as user).
-fn write_private(path: &Path, content: &[u8], run_as: Option<&RunAs>) -> Result<(), PgError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_err("creating", path))?;
-    file.write_all(content).map_err(io_err("writing", path))?;
-    file.sync_all().map_err(io_err("writing", path))?;
-    chown(path, run_as)
-}
-
-/// A command for one of the server programs: run as the run-as user, with a minimal
-/// environment, in its own process group (a terminal's Ctrl-C goes to the owner, which
-/// decides), dying with the thread that spawned it.
-fn server_command(program: &Path, dir: &Path, run_as: Option<&RunAs>) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.env_clear()
-        .env("LC_ALL", "C")
-        .env("LANG", "C")
-        .env("TZ", "UTC")
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .process_group(0);
-    if let Some(run_as) = run_as {
-        cmd.uid(run_as.uid.as_raw()).gid(run_as.gid.as_raw());
-    }
-    die_with_owner(&mut cmd);
-    cmd
-}
-
-/// Makes the child receive SIGINT (PostgreSQL's fast shutdown) when the thread that spawned it
-/// exits, and refuses to start it if the owner already died before that was in place.
-#[allow(unsafe_code)]
-fn die_with_owner(cmd: &mut Command) {
-    let owner = nix::unistd::getpid();
-    // SAFETY: the closure runs in the forked child between fork and exec. It only calls
-    // prctl(2) and getppid(2), which are async-signal-safe, and builds errors from raw OS
-    // codes without allocating; it touches no locks or shared state of the parent.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGINT).map_err(io::Error::from)?;
-            if nix::unistd::getppid() != owner {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
-}
-
-/// The keeper thread: brings the cluster up, reports, waits for stop, shuts down.
-fn keeper(
-    plan: Plan,
-    ready: mpsc::Sender<Result<Started, PgError>>,
-    stop: mpsc::Receiver<()>,
-) -> Result<(), PgError> {
-    let dir = match create_cluster_dir(&plan) {
-        Ok(dir) => dir,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return Ok(());
-        }
-    };
-    let mut child = None;
-    match bring_up(&plan, &dir, &mut child) {
-        Ok(started) => {
-            if ready.send(Ok(started)).is_err() {
-                return shut_down(&dir, child, plan.opts.keep);
-            }
-        }
-        Err(e) => {
-            if let Err(cleanup) = shut_down(&dir, child, plan.opts.keep) {
-                tracing::warn!(error = %cleanup, "cleaning up after a failed start");
-            }
-            let _ = ready.send(Err(e));
-            return Ok(());
-        }
-    }
-    // Either a stop request or the owner dropping every handle ends the wait.
-    let _ = stop.recv();
-    shut_down(&dir, child, plan.opts.keep)
-}
-
-fn bring_up(plan: &Plan, dir: &Path, child: &mut Option<Child>) -> Result<Started, PgError> {
-    let data_dir = dir.join("data");
-    run_initdb(plan, dir, &data_dir)?;
-    let socket_dir = configure(plan, dir, &data_dir)?;
-    let log = dir.join("postgres.log");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| PgError::Thread(format!("building the runtime: {e}")))?;
-
-    let mut last_err = None;
-    for _ in 0..PORT_ATTEMPTS {
-        let port = free_port()?;
-        let running = child.insert(spawn_postgres(plan, dir, &data_dir, &log, port)?);
-        let pid = i32::try_from(running.id()).unwrap_or(-1);
-        match runtime.block_on(wait_ready(running, plan, port, &log)) {
-            Ok(client) => {
-                runtime.block_on(create_databases(&client, &plan.opts.databases, port))?;
-                return Ok(Started {
-                    dir: dir.to_owned(),
-                    socket_dir,
-                    port,
-                    postmaster_pid: pid,
-                });
-            }
-            Err(e @ PgError::ExitedDuringStartup { .. }) if port_was_taken(&log) => {
-                *child = None;
-                last_err = Some(e);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last_err.unwrap_or_else(|| PgError::Thread("postgres could not be started".into())))
-}
-
-fn run_initdb(plan: &Plan, dir: &Path, data_dir: &Path) -> Result<(), PgError> {
-    let pwfile = dir.join("pwfile");
-    write_private(
-        &pwfile,
-        plan.password.expose_secret().as_bytes(),
-        plan.run_as.as_ref(),
-    )?;
-    let mut cmd = server_command(&plan.bins.initdb, dir, plan.run_as.as_ref());
-    cmd.arg("--pgdata")
-        .arg(data_dir)
-        .arg("--username")
-        .arg(SUPERUSER)
-        .arg("--auth=scram-sha-256")
-        .arg("--pwfile")
-        .arg(&pwfile)
-        .arg("--encoding=UTF8")
-        .arg("--locale=C")
-        .arg("--no-sync");
-    let output = cmd.output();
-    let removed = fs::remove_file(&pwfile);
-    let output = output.map_err(|source| PgError::Spawn {
-        program: plan.bins.initdb.clone(),
-        source,
-    })?;
-    removed.map_err(io_err("removing", &pwfile))?;
-    if !output.status.success() {
-        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&output.stderr));
-        return Err(PgError::Initdb {
-            status: output.status,
-            data_dir: data_dir.to_owned(),
-            output: text,
-        });
-    }
-    Ok(())
-}
-
-/// Longest Unix socket path (sun_path holds 108 bytes including the NUL).
-const MAX_SOCKET_PATH: usize = 107;
-
-/// Writes our settings and pg_hba.conf; returns the socket directory if there is one.
-fn configure(plan: &Plan, dir: &Path, data_dir: &Path) -> Result<Option<PathBuf>, PgError> {
-    let mut conf = String::from("\n# --- canton-dr sandbox ---\n");
-    let mut set = |name: &str, value: &str| {
-        conf.push_str(&format!("{name} = {}\n", conf_quote(value)));
-    };
-    set("listen_addresses", HOST);
-    let sock = dir.join("sock");
-    // ".s.PGSQL.65535" is the longest socket file name.
-    let socket_dir = if sock.as_os_str().len() + "/.s.PGSQL.65535".len() <= MAX_SOCKET_PATH {
-        fs::create_dir(&sock).map_err(io_err("creating", &sock))?;
-        fs::set_permissions(&sock, fs::Permissions::from_mode(0o700))
-            .map_err(io_err("setting permissions of", &sock))?;
-        chown(&sock, plan.run_as.as_ref())?;
-        set("unix_socket_directories", &sock.to_string_lossy());
-        Some(sock)
-    } else {
-        set("unix_socket_directories", "");
-        None
-    };
-    set("timezone", "UTC");
-    set("log_timezone", "UTC");
-    set("password_encryption", "scram-sha-256");
-    // A throwaway cluster needs no durability; this makes it start and work faster.
-    set("fsync", "off");
-    set("synchronous_commit", "off");
-    set("full_page_writes", "off");
-    set("shared_buffers", "32MB");
-    set("max_connections", "50");
-    if let Some(tls) = &plan.opts.tls {
-        let cert = dir.join("server.crt");
-        let key = dir.join("server.key");
-        let cert_pem = fs::read(&tls.cert_file).map_err(io_err("reading", &tls.cert_file))?;
-        let key_pem = fs::read(&tls.key_file).map_err(io_err("reading", &tls.key_file))?;
-        write_private(&cert, &cert_pem, plan.run_as.as_ref())?;
-        write_private(&key, &key_pem, plan.run_as.as_ref())?;
-        set("ssl", "on");
-        set("ssl_cert_file", &cert.to_string_lossy());
-        set("ssl_key_file", &key.to_string_lossy());
-    }
-    for (name, value) in &plan.opts.settings {
-        set(name, value);
-    }
-    let conf_path = data_dir.join("postgresql.conf");
-    OpenOptions::new()
-        .append(true)
-        .open(&conf_path)
-        .and_then(|mut f| f.write_all(conf.as_bytes()))
-        .map_err(io_err("writing", &conf_path))?;
-
-    let hba_path = data_dir.join("pg_hba.conf");
-    let hba = "# canton-dr sandbox: password (SCRAM) authentication, loopback only\n\
-               local all all              scram-sha-256\n\
-               host  all all 127.0.0.1/32 scram-sha-256\n";
-    fs::write(&hba_path, hba).map_err(io_err("writing", &hba_path))?;
-    Ok(socket_dir)
-}
-
-/// A loopback port that was free a moment ago (the race is handled by retrying).
-fn free_port() -> Result<u16, PgError> {
-    let listener = std::net::TcpListener::bind((HOST, 0)).map_err(PgError::NoFreePort)?;
-    let port = listener.local_addr().map_err(PgError::NoFreePort)?.port();
-    Ok(port)
-}
-
-fn spawn_postgres(
-    plan: &Plan,
-    dir: &Path,
-    data_dir: &Path,
-    log: &Path,
-    port: u16,
-) -> Result<Child, PgError> {
-    let log_file = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(log)
-        .map_err(io_err("opening the server log", log))?;
-    let stderr = log_file
-        .try_clone()
-        .map_err(io_err("opening the server log", log))?;
-    let mut cmd = server_command(&plan.bins.postgres, dir, plan.run_as.as_ref());
-    cmd.arg("-D")
-        .arg(data_dir)
-        .arg("-p")
-        .arg(port.to_string())
-        .stdout(Stdio::from(log_file))
-        .stderr(Stdio::from(stderr));
-    cmd.spawn().map_err(|source| PgError::Spawn {
-        program: plan.bins.postgres.clone(),
-        source,
-    })
-}
-
-/// Polls with real connections until the server accepts one (bounded by the startup timeout)
-/// or the process exits.
-async fn wait_ready(
-    child: &mut Child,
-    plan: &Plan,
-    port: u16,
-    log: &Path,
-) -> Result<tokio_postgres::Client, PgError> {
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host(HOST)
-        .port(port)
-        .user(SUPERUSER)
-        .password(plan.password.expose_secret())
-        .dbname("postgres")
-        .ssl_mode(tokio_postgres::config::SslMode::Disable)
-        .connect_timeout(Duration::from_secs(2));
-    let deadline = Instant::now() + plan.opts.startup_timeout;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(PgError::ExitedDuringStartup {
-                status,
-                log: log.to_owned(),
-                tail: log_tail(log),
-            });
-        }
-        let attempt = tokio::time::timeout(
-            Duration::from_secs(5),
-            config.connect(tokio_postgres::NoTls),
-        )
-        .await;
-        if let Ok(Ok((client, connection))) = attempt {
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            return Ok(client);
-        }
-        if Instant::now() >= deadline {
-            return Err(PgError::StartupTimeout {
-                port,
-                timeout: plan.opts.startup_timeout,
-                log: log.to_owned(),
-                tail: log_tail(log),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn create_databases(
-    client: &tokio_postgres::Client,
-    databases: &[String],
-    port: u16,
-) -> Result<(), PgError> {
-    for db in databases {
-        client
-            .batch_execute(&format!("CREATE DATABASE {}", quote_ident(db)))
-            .await
-            .map_err(|source| PgError::Sql {
-                what: format!("creating database {db}"),
-                port,
-                source,
-            })?;
-    }
-    Ok(())
-}
-
-fn port_was_taken(log: &Path) -> bool {
-    let tail = log_tail(log);
-    tail.contains("could not bind") || tail.contains("Address already in use")
-}
-
-/// The last lines of the server log, for error messages.
-fn log_tail(log: &Path) -> String {
-    let text = fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
-}
-
-/// Stops the server (fast shutdown, escalating), makes sure no process of the cluster is left,
-/// then removes the directory unless it is to be kept.
-fn shut_down(dir: &Path, child: Option<Child>, keep: bool) -> Result<(), PgError> {
-    if let Some(mut child) = child
-        && matches!(child.try_wait(), Ok(None))
-    {
-        let pid = i32::try_from(child.id()).unwrap_or(-1);
-        procfs::signal(pid, Signal::SIGINT);
-        if !wait_child(&mut child, FAST_SHUTDOWN_LIMIT) {
-            tracing::warn!(pid, "fast shutdown timed out; sending SIGQUIT");
-            procfs::signal(pid, Signal::SIGQUIT);
-            if !wait_child(&mut child, Duration::from_secs(5)) {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-    let (_, survivors) = procfs::terminate_all_in(dir, None);
-    if !survivors.is_empty() {
-        return Err(PgError::StopFailed {
-            dir: dir.to_owned(),
-            pids: survivors,
-        });
-    }
-    if !keep {
-        fs::remove_dir_all(dir).map_err(io_err("removing the cluster directory", dir))?;
-    }
-    Ok(())
-}
-
-/// Waits up to `limit` for the child to exit; true if it did.
-fn wait_child(child: &mut Child, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) | Err(_) => return true,
-            Ok(None) if Instant::now() >= deadline => return false,
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed assertion
 mod tests {
+    use super::init::conf_quote;
+    use super::server::quote_ident;
     use super::*;
 
     #[test]

@@ -111,6 +111,22 @@ pub fn processes_in(dir: &Path) -> Vec<i32> {
     found
 }
 
+/// The programs a cluster runs: the server (every backend keeps the executable's name as its
+/// `comm`) and `initdb` while it creates the data directory.
+const SERVER_PROGRAMS: [&str; 3] = ["postgres", "postmaster", "initdb"];
+
+/// Like [`processes_in`], but only the cluster's own server programs: an operator's shell or
+/// `tail` of the log in that directory is never touched.
+pub fn server_processes_in(dir: &Path) -> Vec<i32> {
+    processes_in(dir)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| SERVER_PROGRAMS.contains(&comm.trim_end()))
+        })
+        .collect()
+}
+
 /// Is `path` (as read from `/proc/<pid>/cwd`, possibly suffixed " (deleted)") inside `dir`?
 fn path_inside(path: &Path, dir: &Path) -> bool {
     if path.starts_with(dir) {
@@ -126,12 +142,12 @@ pub fn signal(pid: i32, signal: Signal) {
     let _ = kill(Pid::from_raw(pid), signal);
 }
 
-/// Waits (polling, bounded by `limit`) until no live process works inside `dir`.
+/// Waits (polling, bounded by `limit`) until no server process works inside `dir`.
 /// Returns the processes still there when the time ran out.
 pub fn wait_until_gone(dir: &Path, limit: Duration) -> Vec<i32> {
     let deadline = Instant::now() + limit;
     loop {
-        let left = processes_in(dir);
+        let left = server_processes_in(dir);
         if left.is_empty() || Instant::now() >= deadline {
             return left;
         }
@@ -139,11 +155,11 @@ pub fn wait_until_gone(dir: &Path, limit: Duration) -> Vec<i32> {
     }
 }
 
-/// Stops every process working inside `dir`: SIGQUIT to `postmaster` (immediate shutdown, it
-/// takes its backends along), then SIGKILL to whatever is left. Returns the processes found
-/// there, and those still alive at the end (normally none).
+/// Stops every server process working inside `dir`: SIGQUIT to `postmaster` (immediate
+/// shutdown, it takes its backends along), then SIGKILL to whatever is left. Returns the
+/// processes found there, and those still alive at the end (normally none).
 pub fn terminate_all_in(dir: &Path, postmaster: Option<i32>) -> (Vec<i32>, Vec<i32>) {
-    let present = processes_in(dir);
+    let present = server_processes_in(dir);
     if present.is_empty() {
         return (present, Vec::new());
     }
@@ -193,6 +209,10 @@ mod tests {
             .unwrap();
         let pid = i32::try_from(child.id()).unwrap();
         assert_eq!(processes_in(dir.path()), vec![pid]);
+        assert!(
+            server_processes_in(dir.path()).is_empty(),
+            "a program that is not the server is never a kill candidate"
+        );
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(processes_in(dir.path()).is_empty());

@@ -3,8 +3,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::PgError;
+use super::init::OWNER_FILE;
 use super::procfs::{self, ProcessId};
-use super::{OWNER_FILE, PgError};
 
 /// What [`super::PgCluster::sweep_stale`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -175,6 +176,14 @@ mod tests {
         assert!(report.is_empty());
     }
 
+    fn which_sleep() -> PathBuf {
+        ["/usr/bin/sleep", "/bin/sleep"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .unwrap()
+    }
+
     /// A dead owner's directory with a process still working in it: the process is stopped
     /// (first SIGQUIT through postmaster.pid) and the directory removed. A live owner's
     /// directory and a kept directory stay.
@@ -193,7 +202,10 @@ mod tests {
             format!("owner_pid={gone_pid}\nowner_start_time=1\nkeep=false\n"),
         )
         .unwrap();
-        let mut orphan = std::process::Command::new("sleep")
+        // A stand-in server: `sleep` run under the name "postgres".
+        let fake_server = root.path().join("postgres");
+        std::os::unix::fs::symlink(which_sleep(), &fake_server).unwrap();
+        let mut orphan = std::process::Command::new(&fake_server)
             .arg("300")
             .current_dir(stale.join("data"))
             .spawn()
