@@ -3,7 +3,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::unistd::{Gid, Uid};
@@ -55,32 +55,35 @@ pub(super) fn resolve_run_as(name: Option<&str>) -> Result<Option<RunAs>, PgErro
 }
 
 /// Creates the root if needed and checks that the run-as user can reach it.
-pub(super) fn ensure_root(root: &Path, run_as: Option<&RunAs>) -> Result<(), PgError> {
+///
+/// Returns the root as an absolute, canonical path (the server is given absolute paths and
+/// the socket path length is checked against it).
+pub(super) fn ensure_root(root: &Path, run_as: Option<&RunAs>) -> Result<PathBuf, PgError> {
     if !root.exists() {
         fs::create_dir_all(root).map_err(io_err("creating the cluster root", root))?;
         // Traversable by the run-as user; cluster directories inside are private.
         fs::set_permissions(root, fs::Permissions::from_mode(0o755))
             .map_err(io_err("setting permissions of", root))?;
     }
+    let root = fs::canonicalize(root).map_err(io_err("resolving the cluster root", root))?;
     let Some(run_as) = run_as else {
-        return Ok(());
+        return Ok(root);
     };
     let uid = run_as.uid;
-    use std::os::unix::fs::MetadataExt;
-    let mut dir = Some(root);
+    let mut dir = Some(root.as_path());
     while let Some(d) = dir {
         let meta = fs::metadata(d).map_err(io_err("inspecting", d))?;
         let mode = meta.mode();
         let searchable = mode & 0o001 != 0 || (meta.uid() == uid.as_raw() && mode & 0o100 != 0);
         if !searchable {
             return Err(PgError::RootNotReachable {
-                path: root.to_owned(),
+                path: root.clone(),
                 user: run_as.name.clone(),
             });
         }
         dir = d.parent();
     }
-    Ok(())
+    Ok(root)
 }
 
 /// The owner record written into each cluster directory.
@@ -246,4 +249,40 @@ pub(super) fn configure(
                host  all all 127.0.0.1/32 scram-sha-256\n";
     fs::write(&hba_path, hba).map_err(io_err("writing", &hba_path))?;
     Ok(socket_dir)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed assertion
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_root_the_server_user_cannot_reach_is_refused_by_name() {
+        let private = tempfile::tempdir().unwrap();
+        fs::set_permissions(private.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let root = private.path().join("clusters");
+        let nobody = RunAs {
+            name: "nobody".into(),
+            uid: Uid::from_raw(65_534),
+            gid: Gid::from_raw(65_534),
+        };
+        let err = ensure_root(&root, Some(&nobody)).unwrap_err().to_string();
+        assert!(
+            err.contains("'nobody'") && err.contains("clusters"),
+            "{err}"
+        );
+
+        fs::set_permissions(private.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let resolved = ensure_root(&root, Some(&nobody)).unwrap();
+        assert!(resolved.is_absolute());
+        assert_eq!(
+            fs::metadata(&resolved).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+    }
+
+    #[test]
+    fn conf_values_are_quoted() {
+        assert_eq!(conf_quote("it's a \\ test"), "'it''s a \\\\ test'");
+    }
 }

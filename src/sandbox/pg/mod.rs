@@ -266,8 +266,10 @@ impl PgCluster {
         validate_options(&opts)?;
         let bins = ServerBinaries::find(opts.bin_dir.as_deref())?;
         let run_as = resolve_run_as(opts.run_as.as_deref())?;
-        let root = opts.root.clone().unwrap_or_else(default_root);
-        ensure_root(&root, run_as.as_ref())?;
+        let root = ensure_root(
+            &opts.root.clone().unwrap_or_else(default_root),
+            run_as.as_ref(),
+        )?;
         match PgCluster::sweep_stale(&root) {
             Ok(report) if !report.is_empty() => tracing::info!(?report, "swept stale clusters"),
             Ok(_) => {}
@@ -536,7 +538,6 @@ fn validate_options(opts: &PgOptions) -> Result<(), PgError> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed assertion
 mod tests {
-    use super::init::conf_quote;
     use super::server::quote_ident;
     use super::*;
 
@@ -547,9 +548,8 @@ mod tests {
     }
 
     #[test]
-    fn identifiers_and_conf_values_are_quoted() {
+    fn identifiers_are_quoted() {
         assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
-        assert_eq!(conf_quote("it's a \\ test"), "'it''s a \\\\ test'");
     }
 
     #[test]
