@@ -10,7 +10,7 @@ pub mod engine;
 pub mod export;
 pub mod journal;
 pub mod probe;
-pub mod profile;
+// pub mod profile; (needs crate::secret::SecretSource)
 pub mod runbook;
 pub mod sandbox;
 pub mod secret;

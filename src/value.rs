@@ -233,8 +233,9 @@ impl Value {
                 input: self.to_string(),
                 expected: ty,
                 reason: format!(
-                    "a {} cannot be used as a {ty}",
-                    self.value_type().map_or("null", ValueType::name)
+                    "{} cannot be used as {}",
+                    article(self.value_type().map_or("null", ValueType::name)),
+                    article(ty.name())
                 ),
                 hint: ty.input_hint(),
             }),
@@ -310,6 +311,13 @@ impl Value {
             (t, J::String(s)) => Value::parse_as(t, s),
             _ => Err(bad("unexpected JSON type")),
         }
+    }
+}
+
+fn article(name: &str) -> String {
+    match name.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {name}"),
+        _ => format!("a {name}"),
     }
 }
 
