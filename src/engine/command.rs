@@ -21,7 +21,10 @@ pub enum EngineCommand {
     /// Try a failed step again, or re-check a closed gate.
     Retry,
     /// Skip the current step with a reason; gates and destructive steps need `typed`.
-    Skip { reason: String, typed: Option<String> },
+    Skip {
+        reason: String,
+        typed: Option<String>,
+    },
     /// Add a note to the current step (or to the incident when no step is current).
     Note { text: String },
     /// Decide about a step left in doubt by a crash.

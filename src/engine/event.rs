@@ -14,7 +14,11 @@ pub enum EngineEvent {
     /// The state the engine starts from (after replaying the journal).
     Started { state: Box<IncidentState> },
     /// A record is durable (written and synced). Fold it into your copy of the state.
-    Recorded { seq: u64, head: String, record: Box<Record> },
+    Recorded {
+        seq: u64,
+        head: String,
+        record: Box<Record>,
+    },
     /// The engine needs the operator.
     Waiting(Waiting),
     /// The last command was not accepted; the engine still waits for the same thing.
@@ -33,7 +37,11 @@ pub enum EngineEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Waiting {
     /// Confirm a manual step (`typed` must equal the step id when destructive).
-    Confirm { step: String, destructive: bool, evidence: Evidence },
+    Confirm {
+        step: String,
+        destructive: bool,
+        evidence: Evidence,
+    },
     /// Enter a value.
     Input {
         step: String,
@@ -43,7 +51,11 @@ pub enum Waiting {
         default: Option<String>,
     },
     /// Run a command step (typed confirmation when destructive).
-    Run { step: String, destructive: bool, preview: String },
+    Run {
+        step: String,
+        destructive: bool,
+        preview: String,
+    },
     /// A step failed: retry or skip with a reason.
     Failed { step: String, reason: String },
     /// A gate is closed: re-check, or override with the step id and a reason.
@@ -57,7 +69,11 @@ pub enum Waiting {
         still_running: Option<Spawned>,
     },
     /// A secret entered before a restart is needed again.
-    SecretNeeded { step: String, var: String, prompt: String },
+    SecretNeeded {
+        step: String,
+        var: String,
+        prompt: String,
+    },
     /// The step cannot start (too little disk space, for example); retry when fixed.
     Blocked { step: String, reason: String },
     /// Every step is settled: finish the run.

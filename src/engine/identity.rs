@@ -21,7 +21,9 @@ impl Operator {
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "unknown-host".to_owned());
-        let name = name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| user.clone());
+        let name = name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| user.clone());
         Operator { name, user, host }
     }
 }

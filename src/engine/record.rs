@@ -377,7 +377,10 @@ mod tests {
             },
         });
         let text = String::from_utf8(r.encode()).unwrap();
-        assert!(text.contains("\"choice\":{\"mark_done\":{\"evidence\""), "{text}");
+        assert!(
+            text.contains("\"choice\":{\"mark_done\":{\"evidence\""),
+            "{text}"
+        );
         assert_eq!(Record::decode(0, text.as_bytes()).unwrap(), r);
     }
 

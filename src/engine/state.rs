@@ -19,11 +19,18 @@ use crate::value::{Value, ValueType};
 pub enum StepStatus {
     Pending,
     /// Started; no terminal record (yet, or ever: after a crash it is in doubt).
-    Running { attempt: u32 },
+    Running {
+        attempt: u32,
+    },
     Done(Outcome),
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     TimedOut,
-    Skipped { reason: String, overridden: bool },
+    Skipped {
+        reason: String,
+        overridden: bool,
+    },
     NotApplicable,
 }
 
@@ -47,7 +54,9 @@ impl StepStatus {
             StepStatus::Done(Outcome::MarkedDone) => "marked done",
             StepStatus::Failed { .. } => "failed",
             StepStatus::TimedOut => "timed out",
-            StepStatus::Skipped { overridden: true, .. } => "overridden",
+            StepStatus::Skipped {
+                overridden: true, ..
+            } => "overridden",
             StepStatus::Skipped { .. } => "skipped",
             StepStatus::NotApplicable => "not applicable",
         }
@@ -187,7 +196,9 @@ pub enum ReplayError {
     Empty,
     #[error("record {seq}: the first record must open the incident, found '{found}'")]
     NotOpened { seq: u64, found: String },
-    #[error("record {seq}: the runbook embedded in the journal no longer validates:\n{diagnostics}")]
+    #[error(
+        "record {seq}: the runbook embedded in the journal no longer validates:\n{diagnostics}"
+    )]
     Runbook { seq: u64, diagnostics: String },
     #[error("record {seq}: {message}")]
     Inconsistent { seq: u64, message: String },
@@ -285,10 +296,12 @@ impl IncidentState {
     }
 
     fn index(&self, seq: u64, step: &str) -> Result<usize, ReplayError> {
-        self.runbook.index_of(step).ok_or_else(|| ReplayError::Inconsistent {
-            seq,
-            message: format!("step '{step}' is not in the runbook"),
-        })
+        self.runbook
+            .index_of(step)
+            .ok_or_else(|| ReplayError::Inconsistent {
+                seq,
+                message: format!("step '{step}' is not in the runbook"),
+            })
     }
 
     /// Applies one record. Pure: the same records always give the same state.
@@ -316,7 +329,9 @@ impl IncidentState {
                     s.ended = Some(reason.clone());
                 }
             }
-            Event::Warning { step, message } => self.warnings.push((r.ts, step.clone(), message.clone())),
+            Event::Warning { step, message } => {
+                self.warnings.push((r.ts, step.clone(), message.clone()))
+            }
             Event::StepNotApplicable { step, .. } => {
                 let i = self.index(seq, step)?;
                 self.steps[i].status = StepStatus::NotApplicable;
@@ -353,7 +368,9 @@ impl IncidentState {
                     start_time: *start_time,
                 });
             }
-            Event::ProbeObserved { step, observation, .. } => {
+            Event::ProbeObserved {
+                step, observation, ..
+            } => {
                 let i = self.index(seq, step)?;
                 self.steps[i].last_observation = Some(observation.clone());
                 self.steps[i].observations += 1;
@@ -396,7 +413,9 @@ impl IncidentState {
             } => {
                 let i = self.index(seq, step)?;
                 let s = &mut self.steps[i];
-                s.status = StepStatus::Failed { reason: reason.clone() };
+                s.status = StepStatus::Failed {
+                    reason: reason.clone(),
+                };
                 s.finished_at = Some(r.ts);
                 s.duration_ms += duration_ms;
                 s.exit_code = *exit_code;
@@ -485,13 +504,16 @@ impl IncidentState {
             }),
             Event::RunCompleted { .. } => self.finish = Some(Finish::Completed),
             Event::RunAborted { reason } => self.finish = Some(Finish::Aborted(reason.clone())),
-            Event::DrillJudged { verdict, report } => self.drill = Some((verdict.clone(), report.clone())),
+            Event::DrillJudged { verdict, report } => {
+                self.drill = Some((verdict.clone(), report.clone()))
+            }
         }
         Ok(())
     }
 
     fn capture(&mut self, step: usize, captures: &BTreeMap<String, serde_json::Value>) {
-        let defines: BTreeMap<String, ValueType> = self.runbook.steps[step].defines().into_iter().collect();
+        let defines: BTreeMap<String, ValueType> =
+            self.runbook.steps[step].defines().into_iter().collect();
         for (name, json) in captures {
             let ty = defines.get(name).copied().unwrap_or(ValueType::Text);
             if ty == ValueType::Secret {

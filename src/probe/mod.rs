@@ -37,11 +37,7 @@ impl ProbeRequest {
 
     /// The call with its values filled in, for the journal.
     pub fn display(&self) -> String {
-        let args: Vec<String> = self
-            .args
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let args: Vec<String> = self.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!("{}({})", self.call.kind.name, args.join(", "))
     }
 }

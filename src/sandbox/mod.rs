@@ -1,1 +1,3 @@
 //! The sandbox: a simulated exchange validator and Integration DB for drills and tests.
+
+pub mod participant;
