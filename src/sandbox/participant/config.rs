@@ -7,6 +7,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::amount::Amount;
+use crate::probe::canton::version::ApiVersion;
+pub use crate::probe::canton::version::FetchTimeShape;
 
 /// How `GetHighestOffsetByTimestamp` treats a found record time that differs from the requested
 /// timestamp when `force` is not set.
@@ -18,15 +20,6 @@ pub enum ExactMatch {
     FailedPrecondition,
     /// NOT_FOUND (Canton 3.5 and later).
     NotFound,
-}
-
-/// Which `FetchTime` request shape the Admin API understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FetchTimeShape {
-    /// Field 1 is `optional string synchronizer_id` (Canton 3.3).
-    V33,
-    /// Field 1 is `optional Synchronizer synchronizer` (Canton 3.4 and later).
-    V34,
 }
 
 /// How fast a restored participant processes the synchronizer history it missed.
@@ -213,16 +206,10 @@ impl std::fmt::Debug for ParticipantConfig {
     }
 }
 
-/// `major.minor.patch` of a version such as `3.4.10` or `3.5.0-SNAPSHOT`; missing or
-/// unreadable parts count as 0.
+/// `major.minor.patch` of a version such as `3.4.10` or `3.5.0-SNAPSHOT`; unreadable versions
+/// count as 0.0.0.
 fn parse_version(version: &str) -> (u32, u32, u32) {
-    let mut parts = version
-        .split(['.', '-', '+'])
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let major = parts.next().unwrap_or(0);
-    let minor = parts.next().unwrap_or(0);
-    let patch = parts.next().unwrap_or(0);
-    (major, minor, patch)
+    ApiVersion::parse(version).map_or((0, 0, 0), |v| (v.major, v.minor, v.patch))
 }
 
 #[cfg(test)]

@@ -45,9 +45,13 @@ pub enum Mode {
 pub enum LookupError {
     /// The participant has not processed up to the timestamp yet (OUT_OF_RANGE, retryable).
     NotProcessed { clean: DateTime<Utc> },
-    /// No update has exactly the requested record time (exact-match rule).
+    /// No update has a record time at or before the requested one (OUT_OF_RANGE).
+    NoOffsetYet,
+    /// No update has exactly the requested record time (exact-match rule); the last one
+    /// before it is at `offset`, with record time `found`.
     NoExactMatch {
-        found: Option<DateTime<Utc>>,
+        offset: i64,
+        found: DateTime<Utc>,
         rule: ExactMatch,
     },
 }
@@ -239,6 +243,15 @@ impl Node {
         self.reindex(sync);
     }
 
+    /// Changes the speed of a catch-up in progress (nothing changes when live).
+    pub fn set_catch_up(&mut self, catch_up: CatchUp) {
+        self.mode = match self.mode {
+            Mode::Live => Mode::Live,
+            Mode::Reconnecting(_) => Mode::Reconnecting(catch_up),
+            Mode::CatchingUp(_) => Mode::CatchingUp(catch_up),
+        };
+    }
+
     /// Rebuilds the update-id → offset index from the updates.
     fn reindex(&mut self, sync: &Synchronizer) {
         let history = sync.history();
@@ -255,31 +268,35 @@ impl Node {
             .collect();
     }
 
-    /// `GetHighestOffsetByTimestamp` for this node's synchronizer, with Canton's rules.
+    /// `GetHighestOffsetByTimestamp` for this node's synchronizer, with Canton's rules: the
+    /// last offset with a record time at or before `timestamp` (there must be one), only once
+    /// the clean record time has reached `timestamp` unless `force`; with `force` and a
+    /// timestamp at or after the clean time, the ledger end; and, under an exact-match rule
+    /// without `force`, only if the record time found equals `timestamp`.
     pub fn highest_offset_by_timestamp(
         &self,
         timestamp: DateTime<Utc>,
         force: bool,
         rule: ExactMatch,
     ) -> Result<i64, LookupError> {
-        if timestamp > self.clean {
-            if force {
-                return Ok(self.ledger_end());
-            }
+        let n = self.updates.partition_point(|u| u.record_time <= timestamp);
+        let Some(found) = n.checked_sub(1).and_then(|i| self.updates.get(i)) else {
+            return Err(LookupError::NoOffsetYet);
+        };
+        if !force && timestamp > self.clean {
             return Err(LookupError::NotProcessed { clean: self.clean });
         }
         if force && timestamp >= self.clean {
             return Ok(self.ledger_end());
         }
-        let n = self.updates.partition_point(|u| u.record_time <= timestamp);
-        let found = n.checked_sub(1).and_then(|i| self.updates.get(i));
-        if !force && rule != ExactMatch::Off && found.map(|u| u.record_time) != Some(timestamp) {
+        if !force && rule != ExactMatch::Off && found.record_time != timestamp {
             return Err(LookupError::NoExactMatch {
-                found: found.map(|u| u.record_time),
+                offset: found.offset,
+                found: found.record_time,
                 rule,
             });
         }
-        Ok(found.map_or(0, |u| u.offset))
+        Ok(found.offset)
     }
 }
 
@@ -405,7 +422,14 @@ mod tests {
         let off = ExactMatch::Off;
         assert_eq!(node.highest_offset_by_timestamp(t(10), false, off), Ok(1));
         assert_eq!(node.highest_offset_by_timestamp(t(15), false, off), Ok(1));
-        assert_eq!(node.highest_offset_by_timestamp(t(5), false, off), Ok(0));
+        assert_eq!(
+            node.highest_offset_by_timestamp(t(5), false, off),
+            Err(LookupError::NoOffsetYet)
+        );
+        assert_eq!(
+            node.highest_offset_by_timestamp(t(5), true, off),
+            Err(LookupError::NoOffsetYet)
+        );
         assert_eq!(
             node.highest_offset_by_timestamp(t(31), false, off),
             Err(LookupError::NotProcessed { clean: t(30) })
@@ -417,7 +441,8 @@ mod tests {
             assert_eq!(
                 node.highest_offset_by_timestamp(t(15), false, rule),
                 Err(LookupError::NoExactMatch {
-                    found: Some(t(10)),
+                    offset: 1,
+                    found: t(10),
                     rule
                 })
             );
