@@ -6,6 +6,7 @@
 //! package inside the payload is placeholder bytes: nothing in canton-dr interprets it.
 
 use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
 
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -199,6 +200,35 @@ pub fn sandbox_dars() -> Result<Vec<SyntheticDar>, DarWriteError> {
     Ok(vec![exchange_treasury_dar()?, token_adapter_dar()?])
 }
 
+/// Writes every sandbox DAR into `dir` (created if missing); returns the files written.
+pub fn write_sandbox_dars(dir: &Path) -> Result<Vec<PathBuf>, DarDirError> {
+    let wrap = |source| DarDirError::Io {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(wrap)?;
+    let mut written = Vec::new();
+    for dar in sandbox_dars()? {
+        let path = dir.join(&dar.file_name);
+        std::fs::write(&path, &dar.bytes).map_err(wrap)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Why the sandbox DAR directory could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum DarDirError {
+    #[error(transparent)]
+    Build(#[from] DarWriteError),
+    #[error("cannot write the sandbox DARs into {}: {source}", dir.display())]
+    Io {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Read;
@@ -251,6 +281,26 @@ mod tests {
             .find_map(|l| l.strip_prefix("Dalfs: "))
             .expect("Dalfs");
         assert_eq!(dalfs.split(", ").count(), 2);
+    }
+
+    #[test]
+    fn sandbox_dar_directory_is_written_and_readable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = write_sandbox_dars(&dir.path().join("dars")).expect("written");
+        let names: Vec<String> = files
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(
+            names,
+            vec!["exchange-treasury-1.0.0.dar", "token-adapter-2.1.0.dar"]
+        );
+        let listed = crate::dar::dar_files(&dir.path().join("dars")).expect("listed");
+        assert_eq!(listed, files);
+        let info = crate::dar::inspect(&files[1]).expect("a valid DAR");
+        assert_eq!(info.name.as_deref(), Some("token-adapter"));
+        assert_eq!(info.version.as_deref(), Some("2.1.0"));
+        assert!(info.warnings.is_empty(), "{:?}", info.warnings);
     }
 
     #[test]

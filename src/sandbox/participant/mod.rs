@@ -33,7 +33,9 @@ pub use config::{
     Availability, CatchUp, DepositConfig, ExactMatch, FetchTimeShape, MergeConfig,
     ParticipantConfig, SharedRecordTimes,
 };
-pub use darsim::{SyntheticDar, exchange_treasury_dar, sandbox_dars, token_adapter_dar};
+pub use darsim::{
+    SyntheticDar, exchange_treasury_dar, sandbox_dars, token_adapter_dar, write_sandbox_dars,
+};
 pub use node::Backup;
 pub use packages::PackageInfo;
 pub use running::{Participant, ParticipantError, RunningParticipant, Submission};

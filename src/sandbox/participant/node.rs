@@ -12,7 +12,7 @@ use super::packages::PackageStore;
 use super::synchronizer::Synchronizer;
 
 /// What a node-local update is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LocalKind {
     /// The treasury transaction at this index of the synchronizer history.
     Treasury { index: usize },
@@ -21,7 +21,7 @@ pub enum LocalKind {
 }
 
 /// An update the participant has processed, with the offset it assigned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LocalUpdate {
     pub offset: i64,
     pub record_time: DateTime<Utc>,
@@ -56,8 +56,9 @@ pub enum LookupError {
     },
 }
 
-/// The participant's state at one instant, restorable.
-#[derive(Debug, Clone, PartialEq)]
+/// The participant's state at one instant, restorable. It can be written to a file and read
+/// back ([`Backup::to_json`], [`Backup::from_json`]), so that a drill has a real backup file.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Backup {
     pub(crate) synchronizer_id: String,
     pub(crate) updates: Vec<LocalUpdate>,
@@ -90,6 +91,43 @@ impl Backup {
             .into_iter()
             .map(|p| p.package_id)
             .collect()
+    }
+
+    /// Checks that the backup fits a synchronizer history of `history_len` transactions:
+    /// offsets strictly increase and every processed transaction exists.
+    pub fn check(&self, history_len: usize) -> Result<(), String> {
+        if self.processed > history_len {
+            return Err(format!(
+                "it has processed {} synchronizer transactions, the synchronizer has only {history_len}",
+                self.processed
+            ));
+        }
+        let mut last = 0;
+        for u in &self.updates {
+            if u.offset <= last {
+                return Err(format!("offset {} does not follow offset {last}", u.offset));
+            }
+            last = u.offset;
+            if let LocalKind::Treasury { index } = u.kind
+                && index >= self.processed
+            {
+                return Err(format!(
+                    "offset {} refers to an unprocessed transaction",
+                    u.offset
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The backup as JSON, for a backup file.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+
+    /// A backup read back from [`Backup::to_json`]'s output.
+    pub fn from_json(bytes: &[u8]) -> Result<Backup, serde_json::Error> {
+        serde_json::from_slice(bytes)
     }
 }
 
@@ -366,6 +404,9 @@ mod tests {
         node.step(&s, Duration::ZERO, 1, &mut topo);
         let before = node.offset_of(&late).expect("processed");
 
+        let backup = Backup::from_json(&backup.to_json().expect("json")).expect("read back");
+        assert_eq!(backup.check(s.history().len()), Ok(()));
+        assert!(backup.check(0).is_err(), "more processed than sequenced");
         node.restore(&backup, CatchUp::Instant, &s);
         assert_eq!(node.offset_of(&late), None, "gone after restore");
         assert_eq!(node.ledger_end(), backup.ledger_end());

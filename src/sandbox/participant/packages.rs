@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 /// A package the participant knows, as `ListKnownPackages` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PackageInfo {
     pub package_id: String,
     pub name: String,
@@ -26,7 +26,7 @@ pub struct DarPackage {
 }
 
 /// Known packages by package id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PackageStore {
     packages: BTreeMap<String, PackageInfo>,
 }

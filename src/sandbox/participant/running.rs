@@ -41,6 +41,8 @@ pub enum ParticipantError {
         "the backup is of synchronizer {backup}, but this participant is connected to {current}"
     )]
     BackupMismatch { backup: String, current: String },
+    #[error("the backup cannot be restored: {0}")]
+    InvalidBackup(String),
     #[error("withdrawal {withdrawal_id} was not submitted: {reason}")]
     InvalidSubmission {
         withdrawal_id: String,
@@ -323,6 +325,9 @@ impl RunningParticipant {
                     current: world.sync.id().to_string(),
                 });
             }
+            backup
+                .check(world.sync.history().len())
+                .map_err(ParticipantError::InvalidBackup)?;
             let World { node, sync, .. } = &mut *world;
             node.restore(backup, catch_up, sync);
             world.epoch += 1;
