@@ -15,9 +15,9 @@ use canton_dr::probe::canton::{
     CantonClient, CantonConfig, EndpointConfig, FetchTimeShape, OffsetAtError, TokenSource, Update,
 };
 use canton_dr::sandbox::participant::{
-    Amount, Availability, CatchUp, Contract, ParticipantConfig, RejectReason, RunningParticipant,
-    SharedRecordTimes, SubmissionOutcome, SubmitWithdrawal, TransferKind, TxKind, decode_created,
-    exchange_treasury_dar, token_adapter_dar,
+    Amount, Availability, CatchUp, Contract, ParticipantConfig, ParticipantError, RejectReason,
+    RunningParticipant, SharedRecordTimes, SubmissionOutcome, SubmitWithdrawal, TransferKind,
+    TxKind, decode_created, exchange_treasury_dar, token_adapter_dar,
 };
 use canton_dr::sandbox::participant::{Participant, darsim};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -964,7 +964,23 @@ async fn unavailable_while_down_and_refused_while_offline() {
         .await
         .expect("listening again");
     assert_eq!(end.into_inner().offset, p.ledger_end());
+
+    // After shutdown nothing restarts, and nothing listens.
     p.shutdown().await;
+    assert!(matches!(
+        p.set_down(false).await,
+        Err(ParticipantError::Stopped)
+    ));
+    let adapter = token_adapter_dar().expect("dar");
+    assert!(matches!(
+        p.upload_dar(&adapter.bytes),
+        Err(ParticipantError::Stopped)
+    ));
+    let refused = Endpoint::from_shared(p.ledger_url())
+        .expect("url")
+        .connect()
+        .await;
+    assert!(refused.is_err(), "nothing listens after shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -364,6 +364,9 @@ impl RunningParticipant {
         availability: Availability,
     ) -> Result<(), ParticipantError> {
         let mut servers = self.inner.servers.lock().await;
+        if *self.inner.stop.borrow() {
+            return Err(ParticipantError::Stopped);
+        }
         self.shared().world().availability = availability;
         self.shared().publish();
         let running = servers.ledger.is_some();
@@ -384,6 +387,9 @@ impl RunningParticipant {
     }
 
     fn require_up(&self) -> Result<(), ParticipantError> {
+        if *self.inner.stop.borrow() {
+            return Err(ParticipantError::Stopped);
+        }
         match self.availability() {
             Availability::Up => Ok(()),
             other => Err(ParticipantError::Unavailable(other)),
@@ -475,9 +481,11 @@ impl RunningParticipant {
             && world.node.processed() == world.sync.history().len()
     }
 
-    /// Stops the tick task and both servers, and waits for the servers to end.
+    /// Stops the tick task and both servers, and waits for the servers to end. Afterwards the
+    /// state can still be read, but nothing runs or answers.
     pub async fn shutdown(&self) {
-        let _ = self.inner.stop.send(true);
+        let mut servers = self.inner.servers.lock().await;
+        self.inner.stop.send_replace(true);
         let ticker = self
             .inner
             .ticker
@@ -493,7 +501,6 @@ impl RunningParticipant {
             world.epoch += 1;
         }
         self.shared().publish();
-        let mut servers = self.inner.servers.lock().await;
         for handle in [servers.ledger.take(), servers.admin.take()]
             .into_iter()
             .flatten()

@@ -91,6 +91,9 @@ impl std::fmt::Display for RejectReason {
                     list.join(", ")
                 )
             }
+            RejectReason::UnknownInputs { contract_ids } if contract_ids.is_empty() => {
+                f.write_str("no inputs")
+            }
             RejectReason::UnknownInputs { contract_ids } => {
                 write!(f, "unknown inputs: {}", contract_ids.join(", "))
             }
@@ -314,7 +317,7 @@ impl Synchronizer {
         if !spent.is_empty() {
             return Err(RejectReason::InputsSpent { spent });
         }
-        let mut unknown: Vec<String> = inputs
+        let unknown: Vec<String> = inputs
             .iter()
             .filter(|cid| !self.active.contains_key(*cid))
             .cloned()
@@ -329,10 +332,7 @@ impl Synchronizer {
         if !repeated.is_empty() {
             return Err(RejectReason::InputsSpent { spent: repeated });
         }
-        if inputs.is_empty() {
-            unknown.push("(no inputs)".to_string());
-        }
-        if !unknown.is_empty() {
+        if inputs.is_empty() || !unknown.is_empty() {
             return Err(RejectReason::UnknownInputs {
                 contract_ids: unknown,
             });

@@ -12,7 +12,9 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::oneshot;
 
 use super::amount::Amount;
-use super::config::{Availability, ParticipantConfig};
+use super::config::{
+    Availability, DepositConfig, MergeConfig, ParticipantConfig, SharedRecordTimes,
+};
 use super::ids::IdGen;
 use super::node::{Node, topology_update_id};
 use super::packages::DarPackage;
@@ -51,7 +53,9 @@ pub struct Pulse {
 
 /// Deposit, shared-record-time and merge schedules.
 struct Traffic {
-    config: ParticipantConfig,
+    deposits: DepositConfig,
+    shared_record_times: Option<SharedRecordTimes>,
+    merges: Option<MergeConfig>,
     rng: StdRng,
     next_deposit: Option<DateTime<Utc>>,
     next_group: Option<DateTime<Utc>>,
@@ -69,7 +73,9 @@ impl Traffic {
             .map(|i| ids.qualified(&format!("customer-{i}"), 0))
             .collect();
         Traffic {
-            config: config.clone(),
+            deposits: config.deposits.clone(),
+            shared_record_times: config.shared_record_times,
+            merges: config.merges,
             rng: StdRng::seed_from_u64(config.seed),
             next_deposit: config.deposits.every.map(|d| now + delta(d)),
             next_group: config.shared_record_times.map(|g| now + delta(g.every)),
@@ -82,8 +88,8 @@ impl Traffic {
     fn random_deposit(&mut self) -> (String, String, Amount) {
         let k = self.rng.random_range(0..self.customers.len());
         let cents_unit = 100_000_000; // 10^-2 in units of 10^-10
-        let lo = self.config.deposits.min_amount.units() / cents_unit;
-        let hi = (self.config.deposits.max_amount.units() / cents_unit).max(lo);
+        let lo = self.deposits.min_amount.units() / cents_unit;
+        let hi = (self.deposits.max_amount.units() / cents_unit).max(lo);
         let cents = self.rng.random_range(lo.max(1)..=hi.max(1));
         (
             self.customers[k].clone(),
@@ -116,17 +122,17 @@ impl Traffic {
     /// Sequences whatever traffic is due by `now`, each at the time it was due (or just after
     /// what the synchronizer already timestamped).
     fn generate(&mut self, sync: &mut Synchronizer, now: DateTime<Utc>) {
-        for at in Traffic::due(&mut self.next_deposit, self.config.deposits.every, now) {
+        for at in Traffic::due(&mut self.next_deposit, self.deposits.every, now) {
             let (customer, account, amount) = self.random_deposit();
             sync.deposit(at, &customer, &account, amount);
         }
-        if let Some(group) = self.config.shared_record_times {
+        if let Some(group) = self.shared_record_times {
             for at in Traffic::due(&mut self.next_group, Some(group.every), now) {
                 let deposits: Vec<_> = (0..group.size).map(|_| self.random_deposit()).collect();
                 sync.deposit_group(at, &deposits);
             }
         }
-        if let Some(merge) = self.config.merges {
+        if let Some(merge) = self.merges {
             for at in Traffic::due(&mut self.next_merge, Some(merge.every), now) {
                 let holdings = sync.active_holdings();
                 if holdings.len() >= merge.min_holdings.max(2) {
@@ -280,7 +286,6 @@ impl World {
 
 #[cfg(test)]
 mod tests {
-    use super::super::config::{MergeConfig, SharedRecordTimes};
     use super::super::synchronizer::TxKind;
     use super::*;
     use secrecy::SecretString;
