@@ -311,6 +311,116 @@ mod tests {
         }
     }
 
+    fn withdrawal() -> TreasuryTx {
+        use super::super::super::amount::Amount;
+        use super::super::super::treasury::{Contract, Holding, Receipt, TransferKind};
+        TreasuryTx {
+            update_id: "1220aa".into(),
+            record_time: DateTime::from_timestamp_micros(1_764_226_200_000_001).unwrap_or_default(),
+            kind: TxKind::Withdrawal,
+            command_id: "withdrawal-wd-1-0".into(),
+            withdrawal_id: Some("wd-1".into()),
+            inputs: vec!["00in".into()],
+            created: vec![
+                Contract::Holding(Holding {
+                    contract_id: "00change".into(),
+                    owner: "t".into(),
+                    instrument: "Amulet".into(),
+                    amount: Amount::from_whole(1),
+                }),
+                Contract::Receipt(Receipt {
+                    contract_id: "00receipt".into(),
+                    treasury: "t".into(),
+                    kind: TransferKind::Withdrawal,
+                    counterparty: "d".into(),
+                    account: None,
+                    reason: Some("wd-1".into()),
+                    amount: Amount::from_whole(2),
+                    execute_before: None,
+                }),
+            ],
+            amount: Amount::from_whole(2),
+        }
+    }
+
+    #[test]
+    fn transaction_shapes_and_template_filters_select_events() {
+        let ctx = Context {
+            synchronizer_id: "sync",
+            treasury: "t",
+            package_id: "p",
+        };
+        let kinds = |tx: &lapi::Transaction| -> Vec<&'static str> {
+            tx.events
+                .iter()
+                .map(|e| match &e.event {
+                    Some(lapi::event::Event::Created(_)) => "created",
+                    Some(lapi::event::Event::Archived(_)) => "archived",
+                    Some(lapi::event::Event::Exercised(x)) if x.consuming => "consumed",
+                    _ => "other",
+                })
+                .collect()
+        };
+        let delta = UpdateFilter::parse(
+            Some(&format(
+                vec![("t", lapi::Filters::default())],
+                lapi::TransactionShape::AcsDelta,
+            )),
+            "t",
+            "p",
+        )
+        .expect("filter");
+        let tx = transaction(&withdrawal(), 7, &ctx, &delta).expect("visible");
+        assert_eq!(kinds(&tx), vec!["archived", "created", "created"]);
+        assert_eq!(tx.offset, 7);
+        assert_eq!(tx.command_id, "withdrawal-wd-1-0");
+        let node_ids: Vec<i32> = tx
+            .events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Some(lapi::event::Event::Created(c)) => Some(c.node_id),
+                Some(lapi::event::Event::Archived(a)) => Some(a.node_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(node_ids, vec![0, 1, 2]);
+
+        let effects = UpdateFilter::parse(
+            Some(&format(
+                vec![("t", lapi::Filters::default())],
+                lapi::TransactionShape::LedgerEffects,
+            )),
+            "t",
+            "p",
+        )
+        .expect("filter");
+        let tx = transaction(&withdrawal(), 7, &ctx, &effects).expect("visible");
+        assert_eq!(kinds(&tx), vec!["consumed", "created", "created"]);
+
+        let receipts_only = UpdateFilter::parse(
+            Some(&format(
+                vec![("t", template("p", "TransferReceipt"))],
+                lapi::TransactionShape::AcsDelta,
+            )),
+            "t",
+            "p",
+        )
+        .expect("filter");
+        let tx = transaction(&withdrawal(), 7, &ctx, &receipts_only).expect("visible");
+        assert_eq!(kinds(&tx), vec!["created"]);
+
+        let other_party = UpdateFilter::parse(
+            Some(&format(
+                vec![("x", lapi::Filters::default())],
+                lapi::TransactionShape::AcsDelta,
+            )),
+            "t",
+            "p",
+        )
+        .expect("filter");
+        assert!(transaction(&withdrawal(), 7, &ctx, &other_party).is_none());
+    }
+
     #[test]
     fn timestamps_round_trip_at_microsecond_precision() {
         let t = DateTime::from_timestamp_micros(1_764_226_200_123_456).unwrap_or_default();
