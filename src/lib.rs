@@ -5,6 +5,7 @@
 //! `probe` and `runbook`. Nothing outside `tui` uses ratatui or crossterm.
 
 pub mod cli;
+pub mod clock;
 pub mod dar;
 pub mod engine;
 pub mod export;

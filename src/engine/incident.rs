@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::clock::Clock;
+use crate::clock::Clock;
 use crate::engine::identity::Operator;
 use crate::engine::record::{EmbeddedFile, Event, Mode, ProfileRef, Record, RunbookRef};
 use crate::engine::state::{Finish, IncidentState, ReplayError, StepStatus};

@@ -13,6 +13,10 @@ use crate::runbook::model::ProbeCall;
 use crate::value::Value;
 
 pub mod canton;
+pub mod file;
+pub mod http;
+pub mod set;
+pub mod sql;
 
 /// A boxed future, for object-safe async probes.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -78,7 +82,25 @@ impl ProbeError {
 
 /// Runs probes and built-in actions.
 pub trait Probes: Send + Sync {
+    /// Observes once.
     fn observe<'a>(&'a self, req: &'a ProbeRequest) -> BoxFuture<'a, Result<Observed, ProbeError>>;
+
+    /// Validates, uploads and checks one DAR file (part of the `canton.upload_dars` action, which
+    /// the engine journals one DAR at a time). Returns the DAR's display name.
+    fn upload_dar<'a>(
+        &'a self,
+        file: &'a std::path::Path,
+        synchronizer: Option<&'a str>,
+        submission_id: &'a str,
+    ) -> BoxFuture<'a, Result<String, ProbeError>> {
+        let _ = (synchronizer, submission_id);
+        Box::pin(async move {
+            Err(ProbeError::new(format!(
+                "this probe set cannot upload DARs ({})",
+                file.display()
+            )))
+        })
+    }
 }
 
 /// A record value from named fields.

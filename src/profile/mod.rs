@@ -22,7 +22,7 @@ use crate::secret::SecretSource;
 use crate::value::Value;
 
 mod secrets;
-pub use secrets::{ProfileSecrets, SecretsError};
+pub use secrets::{AuthSecret, ProfileSecrets, SecretsError};
 
 /// Profiles larger than this are refused.
 pub const MAX_PROFILE_BYTES: u64 = 256 * 1024;

@@ -48,8 +48,7 @@ pub struct Sources<I, T, C> {
 
 /// The real time, wall-clock truncated to microseconds.
 pub fn real_clock() -> (Instant, DateTime<Utc>) {
-    use chrono::SubsecRound;
-    (Instant::now(), Utc::now().trunc_subsecs(6))
+    (Instant::now(), crate::clock::truncate_to_micros(Utc::now()))
 }
 
 /// What the loop did (for tests and benchmarks).

@@ -110,6 +110,20 @@ pub fn describe(e: &Event) -> (String, Tone) {
             };
             (format!("{step} started{again}: {action}"), Tone::Plain)
         }
+        Event::ActionItem {
+            step,
+            item,
+            phase,
+            detail,
+            ..
+        } => {
+            let (word, tone) = match phase {
+                crate::engine::record::ItemPhase::Started => ("starting", Tone::Plain),
+                crate::engine::record::ItemPhase::Done => ("done", Tone::Plain),
+                crate::engine::record::ItemPhase::Failed => ("failed", Tone::Attention),
+            };
+            (format!("{step} {word}: {item} ({detail})"), tone)
+        }
         Event::StepSpawned {
             step, pid, pgid, ..
         } => (

@@ -36,3 +36,4 @@ pub fn ensure_crypto_provider() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
+pub mod probes;
