@@ -251,6 +251,7 @@ async fn idle_loop(app: &mut App, n: usize, at: Instant) -> u64 {
         engine: None,
         ticks: Box::pin(ticks),
         clock: move || (at, t0()),
+        frame_sync: canton_dr::tui::runner::no_frame_sync,
     };
     match run_loop(&mut terminal, app, sources, None).await {
         Ok(stats) => stats.draws,

@@ -34,6 +34,7 @@ use crate::engine::event::{EngineEvent, RunEnd};
 use crate::engine::record::Mode;
 use crate::tui::event::Event;
 use crate::tui::runner::{Sources, TICK, real_clock, run_loop};
+use crate::tui::terminal::frame_sync;
 
 /// How the screen looks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -132,6 +133,7 @@ pub async fn run_incident(
             engine: Some(events),
             ticks: ticks(),
             clock: real_clock,
+            frame_sync,
         };
         run_loop(&mut screen.terminal, &mut app, sources, Some(&handle)).await
         // The screen is restored here, before anything is printed.
@@ -168,6 +170,7 @@ pub async fn start_screen(
             engine: None,
             ticks: futures::stream::pending::<()>(),
             clock: real_clock,
+            frame_sync,
         };
         run_loop(&mut screen.terminal, &mut ui, sources, None).await?;
     }

@@ -44,7 +44,13 @@ pub struct Sources<I, T, C> {
     pub ticks: T,
     /// The time now: monotonic and wall-clock (injected so tests and benchmarks are exact).
     pub clock: C,
+    /// Called with `true` before a frame is drawn and `false` after it is flushed (the
+    /// terminal's synchronized-update brackets, so a frame never shows half drawn).
+    pub frame_sync: fn(bool),
 }
+
+/// No frame brackets (test backends).
+pub fn no_frame_sync(_begin: bool) {}
 
 /// The real time, wall-clock truncated to microseconds.
 pub fn real_clock() -> (Instant, DateTime<Utc>) {
@@ -83,7 +89,10 @@ where
         dirty |= ui.take_dirty();
         let due = last_draw.map_or(Instant::now(), |t| t + FRAME_MIN);
         if dirty && Instant::now() >= due {
-            terminal.draw(|f| ui.render(f))?;
+            (src.frame_sync)(true);
+            let drawn = terminal.draw(|f| ui.render(f)).map(|_| ());
+            (src.frame_sync)(false);
+            drawn?;
             stats.draws += 1;
             last_draw = Some(Instant::now());
             dirty = false;
@@ -224,6 +233,7 @@ mod tests {
             engine: None,
             ticks: stream::pending::<()>(),
             clock,
+            frame_sync: no_frame_sync,
         };
         let stats = run_loop(&mut terminal, &mut app, sources, Some(&handle))
             .await
@@ -259,6 +269,7 @@ mod tests {
             engine: Some(rx),
             ticks: stream::pending::<()>(),
             clock,
+            frame_sync: no_frame_sync,
         };
         let stats = run_loop(&mut terminal, &mut app, sources, None)
             .await
@@ -292,6 +303,7 @@ mod tests {
             engine: None,
             ticks: Box::pin(ticks),
             clock,
+            frame_sync: no_frame_sync,
         };
         let stats = run_loop(&mut terminal, &mut app, sources, None)
             .await

@@ -9,7 +9,8 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
 use ratatui::crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode,
 };
 use ratatui::crossterm::{cursor, execute};
 
@@ -74,6 +75,17 @@ impl Drop for Screen {
     fn drop(&mut self) {
         restore();
     }
+}
+
+/// Brackets a frame in the terminal's synchronized-update mode (terminals without it ignore
+/// the sequences). Frames and brackets go through the same buffered standard output.
+pub fn frame_sync(begin: bool) {
+    // A failed bracket only costs a visible half-drawn frame; the draw itself reports errors.
+    let _ = if begin {
+        execute!(io::stdout(), BeginSynchronizedUpdate)
+    } else {
+        execute!(io::stdout(), EndSynchronizedUpdate)
+    };
 }
 
 /// Puts the terminal back as it was. Safe to call more than once.

@@ -569,3 +569,38 @@ fn start_screen_mode_picker() {
     let t = draw_start(&app, 100, 30);
     screen!("start_live_confirm", t);
 }
+
+#[test]
+fn action_items_are_listed() {
+    let mut h = Harness::new(Mode::Live);
+    h.settle_first(7);
+    h.record(fixture::started(
+        "dars",
+        "canton.upload_dars(dir=/tmp/dars)",
+        true,
+    ));
+    for (item, phase, detail) in [
+        (
+            "splice-amulet-0.1.9.dar",
+            crate::engine::record::ItemPhase::Done,
+            "uploaded",
+        ),
+        (
+            "splice-wallet-0.1.9.dar",
+            crate::engine::record::ItemPhase::Started,
+            "uploading",
+        ),
+    ] {
+        h.record(R::ActionItem {
+            step: "dars".into(),
+            attempt: 1,
+            item: item.into(),
+            phase,
+            detail: detail.into(),
+        });
+    }
+    let t = draw(&mut h, 100, 30);
+    let s = text(t.backend().buffer());
+    assert!(s.contains("✓ splice-amulet-0.1.9.dar: uploaded"), "{s}");
+    assert!(s.contains("… splice-wallet-0.1.9.dar: uploading"), "{s}");
+}

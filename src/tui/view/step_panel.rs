@@ -483,7 +483,7 @@ fn observed(st: &crate::engine::state::StepState, t: Theme, out: &mut Vec<Line<'
 }
 
 fn result(st: &crate::engine::state::StepState, t: Theme, out: &mut Vec<Line<'static>>) {
-    if st.status == StepStatus::Pending && st.failures.is_empty() {
+    if st.status == StepStatus::Pending && st.failures.is_empty() && st.items.is_empty() {
         return;
     }
     out.push(Line::default());
@@ -519,6 +519,14 @@ fn result(st: &crate::engine::state::StepState, t: Theme, out: &mut Vec<Line<'st
     }
     if let Some(code) = st.exit_code {
         out.push(Line::raw(format!("  exit code {code}")));
+    }
+    for (item, phase, detail) in &st.items {
+        let (g, style) = match phase {
+            crate::engine::record::ItemPhase::Started => ("…", t.warn()),
+            crate::engine::record::ItemPhase::Done => ("✓", t.ok()),
+            crate::engine::record::ItemPhase::Failed => ("✗", t.fail()),
+        };
+        out.push(Line::styled(format!("  {g} {item}: {detail}"), style));
     }
     for f in &st.failures {
         out.push(Line::styled(format!("  ✗ {f}"), t.fail()));
