@@ -26,6 +26,7 @@ pub mod keybar;
 pub mod output;
 pub mod start;
 pub mod step_panel;
+pub mod step_text;
 pub mod steps;
 pub mod vars;
 
