@@ -22,14 +22,23 @@ struct Site {
 
 impl Site {
     fn new() -> Site {
+        Site::with_remove(None)
+    }
+
+    /// A site whose `remove_marker` command runs `argv` instead of `rm`.
+    fn with_remove(argv: Option<&str>) -> Site {
         let dir = tempfile::tempdir().expect("scratch directory");
         let d = dir.path();
         std::fs::write(d.join("marker"), "present\n").expect("marker");
         let profile = format!(
             "name = \"tui-e2e\"\n\n[params]\nwork_dir = \"{0}\"\n\n\
              [commands.marker_present]\nargv = [\"test\", \"-e\", \"{0}/marker\"]\n\n\
-             [commands.remove_marker]\nargv = [\"rm\", \"{0}/marker\"]\n",
-            d.display()
+             [commands.remove_marker]\nargv = {1}\n",
+            d.display(),
+            argv.map_or_else(
+                || format!("[\"rm\", \"{}/marker\"]", d.display()),
+                str::to_owned
+            )
         );
         std::fs::write(d.join("profile.toml"), profile).expect("profile");
         Site { dir }
@@ -215,4 +224,33 @@ fn a_small_terminal_is_told_and_a_resize_brings_the_screen_back() {
     p.resize(100, 30);
     p.wait_for("do this by hand, then press Enter to confirm");
     quit(&mut p);
+}
+
+#[test]
+fn after_a_crash_the_interrupted_command_is_put_to_the_operator() {
+    // The command hangs, so canton-dr dies while it runs.
+    let site = Site::with_remove(Some(r#"["sleep", "600"]"#));
+    let mut p = site.run(&[]);
+    through_the_input(&mut p);
+    p.wait_for("DESTRUCTIVE: you will type 'wipe'");
+    p.send("\r");
+    p.wait_for("Run destructive step 'wipe'");
+    p.send("wipe\r");
+    p.wait_for("RUNNING");
+    p.crash();
+    drop(p);
+
+    let mut p = Pty::spawn(site.command(&["resume"]), 100, 30);
+    p.wait_for("Step 'wipe' was interrupted");
+    p.wait_for("Did its effect happen?");
+    p.send("d");
+    p.wait_for("Mark 'wipe' done");
+    p.send("checked by hand: the marker is still there, nothing was removed");
+    p.send("\r");
+    // Marked done, the run moves on; the marker is still there, so the last check fails.
+    p.wait_for("FAILED");
+    p.send("l");
+    p.wait_for("wipe (in doubt) marked done");
+    quit(&mut p);
+    assert!(site.marker().exists());
 }

@@ -165,6 +165,15 @@ impl Pty {
         }
     }
 
+    /// Kills the program with SIGKILL (a crash: nothing is restored or written).
+    pub fn crash(&mut self) {
+        let pid = self.child.process_id().expect("the program's pid");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid fits"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("SIGKILL");
+        let _ = self.child.wait();
+        while self.pump(Duration::from_millis(50)) && !self.closed {}
+    }
+
     /// Is the terminal back in its normal mode (line editing and echo on)?
     pub fn cooked(&self) -> bool {
         let want = libc::ICANON | libc::ECHO;
