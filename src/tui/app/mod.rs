@@ -273,10 +273,12 @@ impl App {
                     }
                 }
             }
-            Event::Paste(text) => {
+            Event::Paste(mut text) => {
                 if let Some(d) = self.dialog.as_mut() {
                     self.dirty |= d.paste(&text, wall);
                 }
+                // Pasted text may be a secret: do not leave it behind in freed memory.
+                zeroize::Zeroize::zeroize(&mut text);
                 None
             }
             Event::Hangup => self.hang_up(),

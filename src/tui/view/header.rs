@@ -101,6 +101,19 @@ fn second_line(app: &App, t: Theme, width: u16) -> Line<'static> {
         .filter(|b| !b.is_zero());
     let total = s.steps.len();
     let settled = s.steps.iter().filter(|x| x.status.is_settled()).count();
+    let overridden = s
+        .steps
+        .iter()
+        .filter(|x| {
+            matches!(
+                x.status,
+                crate::engine::state::StepStatus::Skipped {
+                    overridden: true,
+                    ..
+                }
+            )
+        })
+        .count();
     let head = if app.head.is_empty() {
         String::new()
     } else {
@@ -125,6 +138,10 @@ fn second_line(app: &App, t: Theme, width: u16) -> Line<'static> {
         spans.push(Span::styled(" · ", t.dim()));
         let steps = if compact { "settled" } else { "steps settled" };
         spans.push(Span::raw(format!("{settled}/{total} {steps}")));
+        if overridden > 0 {
+            spans.push(Span::styled(" · ", t.dim()));
+            spans.push(Span::styled(format!("{overridden} overridden"), t.fail()));
+        }
         spans.push(Span::styled(" · ", t.dim()));
         spans.push(Span::raw(format!("journal {} records{head}", s.records)));
         let line = Line::from(spans);

@@ -604,3 +604,23 @@ fn action_items_are_listed() {
     assert!(s.contains("✓ splice-amulet-0.1.9.dar: uploaded"), "{s}");
     assert!(s.contains("… splice-wallet-0.1.9.dar: uploading"), "{s}");
 }
+
+#[test]
+fn overrides_show_in_the_header() {
+    let mut h = Harness::new(Mode::Drill);
+    h.record(R::StepSkipped {
+        step: "confirm-incident".into(),
+        reason: "done elsewhere".into(),
+        overridden: true,
+    });
+    let t = draw(&mut h, 100, 30);
+    let buf = t.backend().buffer();
+    let s = text(buf);
+    let row = s.lines().nth(1).unwrap_or_default().to_owned();
+    assert!(row.contains("1 overridden"), "{row}");
+    let col = row
+        .find("1 overridden")
+        .map(|b| row[..b].chars().count())
+        .unwrap_or(0);
+    assert_eq!(buf[(u16::try_from(col).unwrap_or(0), 1)].fg, Color::Red);
+}
