@@ -1,6 +1,6 @@
 //! Shared helpers for engine tests: a scripted probe set, runbooks written to temp files,
 //! incidents in temp data directories, and an engine driver.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -20,10 +20,12 @@ use canton_dr::profile::{Profile, ProfileSecrets};
 use canton_dr::runbook::Runbook;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+type Script = BTreeMap<String, VecDeque<Result<Observed, ProbeError>>>;
+
 /// Probe results queued per probe kind; the last one repeats when the queue runs dry.
 #[derive(Default, Clone)]
 pub struct ScriptedProbes {
-    queues: Arc<Mutex<BTreeMap<String, VecDeque<Result<Observed, ProbeError>>>>>,
+    queues: Arc<Mutex<Script>>,
     pub calls: Arc<Mutex<Vec<String>>>,
 }
 
