@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! The engine over a real journal, with scripted probes and real processes: every step kind,
 //! every operator choice, and that the journal on disk always replays to what the engine showed.
 
