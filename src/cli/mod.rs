@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub mod answers;
+pub mod dar;
+pub mod doctor;
 pub mod exit;
 pub mod headless;
 pub mod incidents;
@@ -50,6 +52,10 @@ pub enum Command {
     Incidents(incidents::Args),
     /// Repair a damaged journal by cutting it at a record boundary (the original is kept)
     Repair(repair::Args),
+    /// Check a profile before an incident: every read-only probe it makes possible
+    Doctor(doctor::Args),
+    /// Look inside DAR files
+    Dar(dar::Args),
     /// Check runbooks (and profiles) before you need them; reports every problem
     Validate(validate::Args),
     /// Print a runbook as a readable procedure, for study and printing
@@ -68,6 +74,8 @@ pub fn run(cli: Cli) -> color_eyre::Result<u8> {
         Some(Command::Show(a)) => show::run(&a, &paths),
         Some(Command::Incidents(a)) => incidents::run(&a, &paths),
         Some(Command::Repair(a)) => repair::run(&a, &paths, &operator),
+        Some(Command::Dar(a)) => dar::run(&a),
+        Some(Command::Doctor(a)) => runtime()?.block_on(doctor::run(&a, &registry)),
         Some(Command::Run(a)) => runtime()?.block_on(run::run(&a, &paths, operator, registry)),
         Some(Command::Resume(a)) => {
             runtime()?.block_on(run::resume(&a, &paths, operator, registry))
