@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub mod exit;
+pub mod export;
 pub mod paths;
 pub mod show;
 pub mod validate;
+pub mod verify;
 
 /// Guided, crash-safe and auditable disaster recovery for a Canton Network exchange integration.
 ///
@@ -39,6 +41,13 @@ pub enum Command {
     Validate(validate::Args),
     /// Print a runbook as a readable procedure, for study and printing
     Show(show::Args),
+    /// Write the audit transcript of an incident (Markdown, HTML or JSON), from its journal
+    Export(export::Args),
+    /// Check an incident's journal: checksums, hash chain, and the head, count or signed
+    /// checkpoint kept elsewhere
+    Verify(verify::Args),
+    /// Sign the journal's current record count and head with an SSH key
+    Checkpoint(verify::CheckpointArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -47,6 +56,9 @@ pub fn run(cli: Cli) -> color_eyre::Result<u8> {
     match cli.command {
         Some(Command::Validate(a)) => validate::run(&a),
         Some(Command::Show(a)) => show::run(&a, &paths),
+        Some(Command::Export(a)) => export::run(&a, &paths),
+        Some(Command::Verify(a)) => verify::run(&a, &paths),
+        Some(Command::Checkpoint(a)) => verify::run_checkpoint(&a, &paths),
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;
