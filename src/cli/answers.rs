@@ -108,7 +108,11 @@ impl Answers {
                 let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
                 format!("line {line}: ")
             });
-            format!("{}{}", span.unwrap_or_default(), crate::runbook::load::toml_message(&e))
+            format!(
+                "{}{}",
+                span.unwrap_or_default(),
+                crate::runbook::load::toml_message(&e)
+            )
         })
     }
 
@@ -136,7 +140,9 @@ impl Answers {
                         typed: a.and_then(|a| a.typed.clone()),
                     });
                 }
-                if a.and_then(|a| a.confirm).unwrap_or(self.defaults.confirm_manual) {
+                if a.and_then(|a| a.confirm)
+                    .unwrap_or(self.defaults.confirm_manual)
+                {
                     Ok(EngineCommand::Confirm {
                         note: a.and_then(|a| a.note.clone()),
                         evidence: a.and_then(|a| a.evidence.clone()),
@@ -170,7 +176,9 @@ impl Answers {
                 // The secret belongs to the input step that first asked for it.
                 match self.value(step)? {
                     Some(value) => Ok(EngineCommand::Input { value }),
-                    None => missing(&format!("value_env for secret '{var}', needed again by step '{step}'")),
+                    None => missing(&format!(
+                        "value_env for secret '{var}', needed again by step '{step}'"
+                    )),
                 }
             }
             Waiting::Run { step, .. } => {
@@ -212,27 +220,39 @@ impl Answers {
                     None => Err(format!("gate '{step}' is closed: {reason}")),
                 }
             }
-            Waiting::InDoubt { step, still_running, .. } => {
+            Waiting::InDoubt {
+                step,
+                still_running,
+                ..
+            } => {
                 let a = self.step(step);
                 let choice = a.and_then(|a| a.in_doubt.clone());
                 match choice.as_deref() {
-                    Some("rerun") if still_running.is_none() => Ok(EngineCommand::ResolveInDoubt(InDoubtChoice::Rerun)),
+                    Some("rerun") if still_running.is_none() => {
+                        Ok(EngineCommand::ResolveInDoubt(InDoubtChoice::Rerun))
+                    }
                     Some("rerun") => Err(format!(
                         "step '{step}' is still running from before the crash; it cannot be re-run blindly"
                     )),
-                    Some("mark_done") => Ok(EngineCommand::ResolveInDoubt(InDoubtChoice::MarkDone {
-                        evidence: a.and_then(|a| a.evidence.clone()).unwrap_or_default(),
-                    })),
+                    Some("mark_done") => {
+                        Ok(EngineCommand::ResolveInDoubt(InDoubtChoice::MarkDone {
+                            evidence: a.and_then(|a| a.evidence.clone()).unwrap_or_default(),
+                        }))
+                    }
                     Some("skip") => Ok(EngineCommand::ResolveInDoubt(InDoubtChoice::Skip {
                         reason: a.and_then(|a| a.reason.clone()).unwrap_or_default(),
                     })),
-                    Some(other) => Err(format!("in_doubt = \"{other}\" for step '{step}' is not rerun, mark_done or skip")),
+                    Some(other) => Err(format!(
+                        "in_doubt = \"{other}\" for step '{step}' is not rerun, mark_done or skip"
+                    )),
                     None => Err(format!(
                         "step '{step}' was interrupted by a crash and is in doubt; the answers file has no in_doubt choice"
                     )),
                 }
             }
-            Waiting::Blocked { step, reason } => Err(format!("step '{step}' cannot start: {reason}")),
+            Waiting::Blocked { step, reason } => {
+                Err(format!("step '{step}' cannot start: {reason}"))
+            }
         }
     }
 

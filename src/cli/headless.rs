@@ -63,6 +63,7 @@ pub async fn drive(
         failures: BTreeMap::new(),
         last_progress: None,
         head: String::new(),
+        current: None,
     };
     let mut stopped: Option<Stopped> = None;
     while let Some(event) = events.recv().await {
@@ -83,17 +84,22 @@ pub async fn drive(
                 if stopped.is_some() {
                     continue;
                 }
-                let failures = w.step().map_or(0, |s| r.failures.get(s).copied().unwrap_or(0));
+                let failures = w
+                    .step()
+                    .map_or(0, |s| r.failures.get(s).copied().unwrap_or(0));
                 match answers.answer(&w, failures) {
                     Ok(cmd) => {
                         r.answered(&w, &cmd);
                         handle.send(cmd);
                     }
                     Err(why) => {
+                        if let Some(step) = w.step() {
+                            r.heading(step);
+                        }
                         let reason = match &w {
-                            Waiting::Failed { .. } | Waiting::GateClosed { .. } | Waiting::Blocked { .. } => {
-                                Stopped::StepFailed(why.clone())
-                            }
+                            Waiting::Failed { .. }
+                            | Waiting::GateClosed { .. }
+                            | Waiting::Blocked { .. } => Stopped::StepFailed(why.clone()),
                             _ => Stopped::NeedsOperator(why.clone()),
                         };
                         r.line(&format!("stopped: {why}"));
@@ -106,7 +112,9 @@ pub async fn drive(
             EngineEvent::Rejected { message } => {
                 r.line(&format!("        answer refused: {message}"));
                 if stopped.is_none() {
-                    stopped = Some(Stopped::NeedsOperator(format!("an answer was refused: {message}")));
+                    stopped = Some(Stopped::NeedsOperator(format!(
+                        "an answer was refused: {message}"
+                    )));
                     handle.send(EngineCommand::Quit);
                 }
             }
@@ -139,6 +147,8 @@ struct Reporter<'a> {
     failures: BTreeMap<String, u32>,
     last_progress: Option<(String, Instant)>,
     head: String,
+    /// The step whose heading was printed last.
+    current: Option<String>,
 }
 
 impl Reporter<'_> {
@@ -155,7 +165,12 @@ impl Reporter<'_> {
             .recovery_budget
             .map(|b| format!(" · budget {}", format_duration(b)))
             .unwrap_or_default();
-        self.line(&format!("incident {} · {} · {}", s.incident_id, s.mode.label(), s.runbook.title));
+        self.line(&format!(
+            "incident {} · {} · {}",
+            s.incident_id,
+            s.mode.label(),
+            s.runbook.title
+        ));
         self.line(&format!(
             "runbook {} (sha256 {}){budget} · {} steps · {} records so far",
             s.runbook.id,
@@ -170,8 +185,22 @@ impl Reporter<'_> {
             return id.to_owned();
         };
         match s.runbook.index_of(id) {
-            Some(i) => format!("[{:>2}/{}] {id} — {}", i + 1, s.runbook.steps.len(), s.runbook.steps[i].title),
+            Some(i) => format!(
+                "[{:>2}/{}] {id} — {}",
+                i + 1,
+                s.runbook.steps.len(),
+                s.runbook.steps[i].title
+            ),
             None => id.to_owned(),
+        }
+    }
+
+    /// Prints a step's heading once, when it becomes the current step.
+    fn heading(&mut self, step: &str) {
+        if self.current.as_deref() != Some(step) {
+            self.current = Some(step.to_owned());
+            let label = self.step_label(step);
+            self.line(&label);
         }
     }
 
@@ -185,10 +214,16 @@ impl Reporter<'_> {
             Event::SessionStarted { resumed: true, .. } => {
                 self.line(&format!("resumed by {}@{} · {tag}", r.operator, r.host));
             }
-            Event::StepStarted { step, attempt, action, .. } => {
-                let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
-                let label = self.step_label(step);
-                self.line(&format!("{label}{again}"));
+            Event::StepStarted {
+                step,
+                attempt,
+                action,
+                ..
+            } => {
+                self.heading(step);
+                if *attempt > 1 {
+                    self.line(&format!("        attempt {attempt}"));
+                }
                 self.line(&format!("        {action}"));
             }
             Event::ProbeObserved { observation, .. } => {
@@ -200,6 +235,26 @@ impl Reporter<'_> {
                 };
                 self.line(&format!("        observed {what}"));
             }
+            Event::ActionItem {
+                item,
+                phase,
+                detail,
+                ..
+            } => {
+                let word = match phase {
+                    crate::engine::record::ItemPhase::Started => "starting",
+                    crate::engine::record::ItemPhase::Done => "done",
+                    crate::engine::record::ItemPhase::Failed => "FAILED",
+                };
+                self.line(&format!(
+                    "        {word}: {item}{} · {tag}",
+                    if detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({detail})")
+                    }
+                ));
+            }
             Event::StepCompleted {
                 step,
                 outcome,
@@ -208,67 +263,105 @@ impl Reporter<'_> {
                 note,
                 ..
             } => {
-                if matches!(outcome, Outcome::Confirmed) {
-                    let label = self.step_label(step);
-                    self.line(&label);
-                }
+                self.heading(step);
                 let word = match outcome {
                     Outcome::Passed => "passed",
                     Outcome::Confirmed => "confirmed",
                     Outcome::Shown => "shown, not run (dry-run)",
                     Outcome::MarkedDone => "marked done",
                 };
-                let caps: Vec<String> = captures.iter().map(|(k, v)| format!("{k} = {}", json_text(v))).collect();
-                let caps = if caps.is_empty() { String::new() } else { format!(" · {}", caps.join(", ")) };
+                let caps: Vec<String> = captures
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {}", json_text(v)))
+                    .collect();
+                let caps = if caps.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · {}", caps.join(", "))
+                };
                 let note = note.as_ref().map(|n| format!(" · {n}")).unwrap_or_default();
-                self.line(&format!(
-                    "        {word} in {}{caps}{note} · {tag}",
-                    format_duration(chrono::TimeDelta::milliseconds(*duration_ms as i64))
-                ));
+                let took = if *duration_ms == 0 {
+                    String::new()
+                } else {
+                    format!(
+                        " in {}",
+                        format_duration(chrono::TimeDelta::milliseconds(*duration_ms as i64))
+                    )
+                };
+                self.line(&format!("        {word}{took}{caps}{note} · {tag}"));
             }
             Event::StepFailed { step, reason, .. } => {
                 *self.failures.entry(step.clone()).or_default() += 1;
                 self.line(&format!("        FAILED: {reason} · {tag}"));
             }
-            Event::StepTimedOut { step, duration_ms, .. } => {
+            Event::StepTimedOut {
+                step, duration_ms, ..
+            } => {
                 *self.failures.entry(step.clone()).or_default() += 1;
                 self.line(&format!(
                     "        TIMED OUT after {} · {tag}",
                     format_duration(chrono::TimeDelta::milliseconds(*duration_ms as i64))
                 ));
             }
-            Event::StepSkipped { step, reason, overridden } => {
-                let label = self.step_label(step);
+            Event::StepSkipped {
+                step,
+                reason,
+                overridden,
+            } => {
+                self.heading(step);
                 let word = if *overridden { "OVERRIDDEN" } else { "skipped" };
-                self.line(&format!("{label}\n        {word}: {reason} · {tag}"));
+                self.line(&format!("        {word}: {reason} · {tag}"));
             }
             Event::StepNotApplicable { step, condition } => {
-                let label = self.step_label(step);
-                self.line(&format!("{label}\n        not applicable ({condition} is false) · {tag}"));
+                self.heading(step);
+                self.line(&format!(
+                    "        not applicable ({condition} is false) · {tag}"
+                ));
             }
             Event::NoteAdded { step, text } => {
-                let on = step.as_ref().map(|s| format!(" on {s}")).unwrap_or_default();
+                let on = step
+                    .as_ref()
+                    .map(|s| format!(" on {s}"))
+                    .unwrap_or_default();
                 self.line(&format!("        note{on}: {text} · {tag}"));
             }
-            Event::Warning { message, .. } => self.line(&format!("        warning: {message} · {tag}")),
+            Event::Warning { message, .. } => {
+                self.line(&format!("        warning: {message} · {tag}"))
+            }
             Event::InDoubtResolved { step, choice, .. } => {
-                self.line(&format!("        in-doubt step {step} resolved: {choice:?} · {tag}"));
+                self.line(&format!(
+                    "        in-doubt step {step} resolved: {choice:?} · {tag}"
+                ));
             }
-            Event::Recovery { kind, truncated_bytes, .. } => {
-                self.line(&format!("journal recovery ({kind}): {truncated_bytes} bytes quarantined · {tag}"));
+            Event::Recovery {
+                kind,
+                truncated_bytes,
+                ..
+            } => {
+                self.line(&format!(
+                    "journal recovery ({kind}): {truncated_bytes} bytes quarantined · {tag}"
+                ));
             }
-            Event::RunCompleted { steps_passed, steps_skipped } => {
+            Event::RunCompleted {
+                steps_passed,
+                steps_skipped,
+            } => {
                 self.line(&format!(
                     "run completed: {steps_passed} steps done, {steps_skipped} skipped or not applicable · {tag}"
                 ));
             }
             Event::RunAborted { reason } => self.line(&format!("run aborted: {reason} · {tag}")),
-            Event::DrillJudged { verdict, .. } => self.line(&format!("drill verdict: {verdict} · {tag}")),
+            Event::DrillJudged { verdict, .. } => {
+                self.line(&format!("drill verdict: {verdict} · {tag}"))
+            }
             _ => {}
         }
     }
 
     fn answered(&mut self, w: &Waiting, cmd: &EngineCommand) {
+        if let Some(step) = w.step() {
+            self.heading(step);
+        }
         let what = match cmd {
             EngineCommand::Confirm { .. } => "confirm".to_owned(),
             EngineCommand::Input { .. } => "value entered".to_owned(),
@@ -287,7 +380,9 @@ impl Reporter<'_> {
     fn progress(&mut self, p: &Progress) {
         let now = Instant::now();
         let due = match &self.last_progress {
-            Some((step, at)) => step != &p.step || now.duration_since(*at) >= Duration::from_secs(5),
+            Some((step, at)) => {
+                step != &p.step || now.duration_since(*at) >= Duration::from_secs(5)
+            }
             None => true,
         };
         if !due {
@@ -302,7 +397,10 @@ impl Reporter<'_> {
             parts.push(format!("{:.0}%", f * 100.0));
         }
         if let Some(eta) = p.eta {
-            parts.push(format!("ETA {}", format_duration(chrono::TimeDelta::from_std(eta).unwrap_or_default())));
+            parts.push(format!(
+                "ETA {}",
+                format_duration(chrono::TimeDelta::from_std(eta).unwrap_or_default())
+            ));
         }
         if let Some(e) = &p.last_error {
             parts.push(format!("last error: {e}"));

@@ -4,9 +4,16 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod answers;
 pub mod exit;
 pub mod export;
+pub mod headless;
+pub mod incidents;
+pub mod logging;
 pub mod paths;
+pub mod repair;
+pub mod run;
+pub mod session;
 pub mod show;
 pub mod validate;
 pub mod verify;
@@ -37,6 +44,14 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a runbook against your systems (live, or --dry-run to only observe)
+    Run(run::RunArgs),
+    /// Continue an incident where its journal ends (after a quit, a crash or a reboot)
+    Resume(run::ResumeArgs),
+    /// List incidents, newest first
+    Incidents(incidents::Args),
+    /// Repair a damaged journal by cutting it at a record boundary (the original is kept)
+    Repair(repair::Args),
     /// Check runbooks (and profiles) before you need them; reports every problem
     Validate(validate::Args),
     /// Print a runbook as a readable procedure, for study and printing
@@ -53,16 +68,34 @@ pub enum Command {
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> color_eyre::Result<u8> {
     let paths = paths::Paths::resolve(cli.data_dir.as_deref());
+    let operator = crate::engine::identity::Operator::current(cli.operator.clone());
+    let registry = crate::secret::SecretRegistry::new();
+    crate::secret::install_redacting_panic_hook(registry.clone());
+    let _log = logging::init(&paths);
     match cli.command {
         Some(Command::Validate(a)) => validate::run(&a),
         Some(Command::Show(a)) => show::run(&a, &paths),
         Some(Command::Export(a)) => export::run(&a, &paths),
         Some(Command::Verify(a)) => verify::run(&a, &paths),
         Some(Command::Checkpoint(a)) => verify::run_checkpoint(&a, &paths),
+        Some(Command::Incidents(a)) => incidents::run(&a, &paths),
+        Some(Command::Repair(a)) => repair::run(&a, &paths, &operator),
+        Some(Command::Run(a)) => runtime()?.block_on(run::run(&a, &paths, operator, registry)),
+        Some(Command::Resume(a)) => {
+            runtime()?.block_on(run::resume(&a, &paths, operator, registry))
+        }
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;
             Ok(exit::USAGE)
         }
     }
+}
+
+/// The async runtime for commands that talk to systems.
+fn runtime() -> color_eyre::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }

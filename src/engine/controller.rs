@@ -22,7 +22,7 @@ use crate::engine::state::{IncidentState, StepStatus};
 use crate::probe::Probes;
 use crate::profile::{Profile, ProfileSecrets};
 use crate::runbook::model::{Step, StepKind};
-use crate::secret::Redactor;
+use crate::secret::SecretRegistry;
 use crate::value::Value;
 
 /// Settings and collaborators of an engine.
@@ -43,8 +43,10 @@ pub struct EngineContext {
     pub output_cap: usize,
     /// A wait step journals an observation at least this often (and on every change).
     pub observe_every: Duration,
-    /// Answer operator prompts automatically where the mode allows (dry-run shows commands).
+    /// The version recorded in each session.
     pub tool_version: String,
+    /// The secret values of this run (shared with the panic hook and the log).
+    pub registry: SecretRegistry,
 }
 
 impl EngineContext {
@@ -67,6 +69,7 @@ impl EngineContext {
             output_cap: 16 * 1024,
             observe_every: Duration::from_secs(60),
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            registry: SecretRegistry::new(),
         }
     }
 }
@@ -79,7 +82,6 @@ pub(crate) enum Halt {
     Fatal(String),
 }
 
-
 /// The engine.
 pub struct Engine {
     pub(crate) state: IncidentState,
@@ -89,7 +91,7 @@ pub struct Engine {
     commands: mpsc::UnboundedReceiver<EngineCommand>,
     /// Secret values entered in this session, by variable.
     pub(crate) session_secrets: BTreeMap<String, SecretString>,
-    pub(crate) redactor: Redactor,
+    pub(crate) redactor: SecretRegistry,
     mono_base: u64,
     session_start: tokio::time::Instant,
     /// The last waiting state shown, to avoid repeating it.
@@ -105,10 +107,14 @@ impl Engine {
         state: IncidentState,
         sink: Box<dyn Sink>,
         ctx: EngineContext,
-    ) -> (EngineHandle, mpsc::UnboundedReceiver<EngineEvent>, tokio::task::JoinHandle<RunEnd>) {
+    ) -> (
+        EngineHandle,
+        mpsc::UnboundedReceiver<EngineEvent>,
+        tokio::task::JoinHandle<RunEnd>,
+    ) {
         let (tx, commands) = mpsc::unbounded_channel();
         let (events, rx) = mpsc::unbounded_channel();
-        let mut redactor = Redactor::new();
+        let redactor = ctx.registry.clone();
         for s in ctx.secrets.all() {
             redactor.register(s);
         }
@@ -136,7 +142,8 @@ impl Engine {
 
     /// Appends a record, folds it into the state and announces it.
     pub(crate) fn record(&mut self, event: Event) -> Result<(), Halt> {
-        let mono = self.mono_base + u64::try_from(self.session_start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mono = self.mono_base
+            + u64::try_from(self.session_start.elapsed().as_millis()).unwrap_or(u64::MAX);
         let record = Record {
             ts: self.ctx.clock.now(),
             mono_ms: mono.max(self.state.last_mono_ms),
@@ -146,13 +153,17 @@ impl Engine {
             event,
         };
         let payload = record.encode();
-        let appended = self
-            .sink
-            .append(&payload)
-            .map_err(|e| Halt::Fatal(format!("the journal cannot be written, so canton-dr stops: {e}")))?;
-        self.state
-            .apply(appended.seq, &record)
-            .map_err(|e| Halt::Fatal(format!("internal error folding record {}: {e}", appended.seq)))?;
+        let appended = self.sink.append(&payload).map_err(|e| {
+            Halt::Fatal(format!(
+                "the journal cannot be written, so canton-dr stops: {e}"
+            ))
+        })?;
+        self.state.apply(appended.seq, &record).map_err(|e| {
+            Halt::Fatal(format!(
+                "internal error folding record {}: {e}",
+                appended.seq
+            ))
+        })?;
         self.emit(EngineEvent::Recorded {
             seq: appended.seq,
             head: appended.head,
@@ -185,9 +196,11 @@ impl Engine {
                 Err(_) => RunEnd::Quit,
             },
             Err(Halt::Abort(reason)) => {
-                let r = self
-                    .record(Event::RunAborted { reason })
-                    .and_then(|()| self.record(Event::SessionEnded { reason: "run aborted".into() }));
+                let r = self.record(Event::RunAborted { reason }).and_then(|()| {
+                    self.record(Event::SessionEnded {
+                        reason: "run aborted".into(),
+                    })
+                });
                 match r {
                     Ok(()) => RunEnd::Aborted,
                     Err(Halt::Fatal(m)) => self.fatal(m),
@@ -239,11 +252,7 @@ impl Engine {
                 }
                 StepStatus::Failed { reason } => self.after_failure(&step, reason).await?,
                 StepStatus::TimedOut => self.after_failure(&step, "timed out".into()).await?,
-                StepStatus::Pending => {
-                    if self.applicable(&step)? {
-                        self.run_step(&step).await?;
-                    }
-                }
+                StepStatus::Pending if self.applicable(&step)? => self.run_step(&step).await?,
                 _ => {}
             }
         }
@@ -429,7 +438,10 @@ impl Engine {
                     return self.run_step(step).await;
                 }
                 EngineCommand::Skip { reason, typed } => {
-                    let safety = matches!(step.kind, StepKind::Check { .. } | StepKind::Wait { .. } | StepKind::Gate { .. });
+                    let safety = matches!(
+                        step.kind,
+                        StepKind::Check { .. } | StepKind::Wait { .. } | StepKind::Gate { .. }
+                    );
                     if self.try_skip(step, reason, typed, true, safety)? {
                         return Ok(());
                     }
@@ -495,7 +507,10 @@ impl Engine {
                 }
                 EngineCommand::KillStale => {
                     if let Some(sp) = still_running {
-                        crate::engine::process::terminate_group(sp.pgid, self.ctx.kill_grace).await;
+                        if let Err(e) = crate::engine::process::terminate_group(sp.pgid, self.ctx.kill_grace).await {
+                            self.reject(format!("could not terminate process group {}: {e}", sp.pgid));
+                            continue;
+                        }
                         self.record(Event::Warning {
                             step: Some(step.id.clone()),
                             message: format!(
@@ -517,7 +532,11 @@ impl Engine {
     }
 
     /// A secret variable entered before a restart, asked for again.
-    pub(crate) async fn ensure_secrets(&mut self, step: &Step, needed: &[String]) -> Result<(), Halt> {
+    pub(crate) async fn ensure_secrets(
+        &mut self,
+        step: &Step,
+        needed: &[String],
+    ) -> Result<(), Halt> {
         for var in needed {
             if self.session_secrets.contains_key(var) {
                 continue;

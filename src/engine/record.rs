@@ -138,6 +138,15 @@ pub struct Observation {
     pub retryable: bool,
 }
 
+/// Where one item of a built-in action stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemPhase {
+    Started,
+    Done,
+    Failed,
+}
+
 /// Choices for a step left in doubt by a crash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -199,6 +208,15 @@ pub enum Event {
         step: String,
         attempt: u32,
         observation: Observation,
+    },
+    /// One item of a built-in action that changes several things (one DAR of an upload):
+    /// `started` is written and synced before the item is acted on, then `done` or `failed`.
+    ActionItem {
+        step: String,
+        attempt: u32,
+        item: String,
+        phase: ItemPhase,
+        detail: String,
     },
     StepCompleted {
         step: String,
@@ -276,6 +294,7 @@ impl Event {
             | Event::StepStarted { step, .. }
             | Event::StepSpawned { step, .. }
             | Event::ProbeObserved { step, .. }
+            | Event::ActionItem { step, .. }
             | Event::StepCompleted { step, .. }
             | Event::StepFailed { step, .. }
             | Event::StepTimedOut { step, .. }
@@ -296,6 +315,7 @@ impl Event {
             Event::StepStarted { .. } => "step_started",
             Event::StepSpawned { .. } => "step_spawned",
             Event::ProbeObserved { .. } => "probe_observed",
+            Event::ActionItem { .. } => "action_item",
             Event::StepCompleted { .. } => "step_completed",
             Event::StepFailed { .. } => "step_failed",
             Event::StepTimedOut { .. } => "step_timed_out",

@@ -8,8 +8,10 @@ use std::time::Duration;
 use crate::engine::command::EngineCommand;
 use crate::engine::controller::{Engine, Halt};
 use crate::engine::event::{EngineEvent, Waiting};
-use crate::engine::process::{ExitKind, OrphanPolicy, ProcessRunner, ProcessSpec};
-use crate::engine::record::{Event, Mode, Outcome, Output};
+use crate::engine::process::{
+    ExitKind, InheritEnv, LiveOutput, OrphanPolicy, ProcessRunner, ProcessSpec,
+};
+use crate::engine::record::{Event, ItemPhase, Mode, Outcome, Output};
 use crate::engine::resolve;
 use crate::engine::run_probe::{Stop, sha256_hex};
 use crate::runbook::model::{Action, CommandStep, Step, StepKind};
@@ -43,7 +45,10 @@ impl Engine {
             match answer {
                 EngineCommand::Run { typed } => {
                     if cmd.destructive && typed.as_deref() != Some(step.id.as_str()) {
-                        self.reject(format!("this command is destructive: type the step id '{}' to run it", step.id));
+                        self.reject(format!(
+                            "this command is destructive: type the step id '{}' to run it",
+                            step.id
+                        ));
                         continue;
                     }
                     break;
@@ -67,7 +72,13 @@ impl Engine {
                         free / (1024 * 1024),
                         self.ctx.min_free / (1024 * 1024)
                     );
-                    match self.ask(Waiting::Blocked { step: step.id.clone(), reason }).await? {
+                    match self
+                        .ask(Waiting::Blocked {
+                            step: step.id.clone(),
+                            reason,
+                        })
+                        .await?
+                    {
                         EngineCommand::Retry => continue,
                         EngineCommand::Skip { reason, typed } => {
                             if self.try_skip(step, reason, typed, false, false)? {
@@ -80,7 +91,9 @@ impl Engine {
                 Err(e) => {
                     self.record(Event::Warning {
                         step: Some(step.id.clone()),
-                        message: format!("cannot read the free space of the journal's file system: {e}"),
+                        message: format!(
+                            "cannot read the free space of the journal's file system: {e}"
+                        ),
                     })?;
                     break;
                 }
@@ -89,6 +102,9 @@ impl Engine {
         let secrets: Vec<String> = secret_vars(self, cmd);
         self.ensure_secrets(step, &secrets).await?;
         match &cmd.action {
+            Action::Builtin(call) if call.kind.name == "canton.upload_dars" => {
+                self.upload_dars(step, cmd, call).await
+            }
             Action::Builtin(call) => self.builtin(step, cmd, call).await,
             _ => self.program(step, cmd).await,
         }
@@ -100,7 +116,12 @@ impl Engine {
                 Some(text) => text,
                 None => call.display(),
             },
-            _ => match resolve::program(cmd, &self.preview_vars(), self.ctx.profile.as_deref(), &self.ctx.secrets) {
+            _ => match resolve::program(
+                cmd,
+                &self.preview_vars(),
+                self.ctx.profile.as_deref(),
+                &self.ctx.secrets,
+            ) {
                 Ok(p) => p.display,
                 Err(_) => describe_unresolved(cmd),
             },
@@ -108,10 +129,12 @@ impl Engine {
     }
 
     fn request_preview(&self, call: &crate::runbook::model::ProbeCall) -> Option<String> {
-        resolve::resolve_call(call, &self.arg_vars()).ok().map(|args| {
-            let args: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("{}({})", call.kind.name, args.join(", "))
-        })
+        resolve::resolve_call(call, &self.arg_vars())
+            .ok()
+            .map(|args| {
+                let args: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{}({})", call.kind.name, args.join(", "))
+            })
     }
 
     /// Variables for showing a command before it runs: secrets not entered yet show as such.
@@ -125,7 +148,12 @@ impl Engine {
         vars
     }
 
-    async fn builtin(&mut self, step: &Step, cmd: &CommandStep, call: &crate::runbook::model::ProbeCall) -> Result<(), Halt> {
+    async fn builtin(
+        &mut self,
+        step: &Step,
+        cmd: &CommandStep,
+        call: &crate::runbook::model::ProbeCall,
+    ) -> Result<(), Halt> {
         let attempt = self.next_attempt(step);
         let started = tokio::time::Instant::now();
         let req = match self.request(step, call) {
@@ -139,12 +167,21 @@ impl Engine {
             action_sha256: sha256_hex(&action),
             action,
             side_effects: true,
-            inputs: req.args.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            inputs: req
+                .args
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
         })?;
         let seen = match self.observe(step, &req, None).await {
             Ok(s) => s,
             Err(Stop::Cancelled) => {
-                return self.fail(step, attempt, "cancelled by the operator; the action may have partly run".into(), Engine::ms_since(started));
+                return self.fail(
+                    step,
+                    attempt,
+                    "cancelled by the operator; the action may have partly run".into(),
+                    Engine::ms_since(started),
+                );
             }
             Err(Stop::Halt(h)) => return Err(h),
         };
@@ -162,13 +199,196 @@ impl Engine {
             Ok(c) => c,
             Err(e) => return self.fail(step, attempt, e, ms),
         };
-        self.finish_command(step, cmd, attempt, started, captures, None, None, BTreeMap::new()).await
+        self.finish_command(
+            step,
+            cmd,
+            attempt,
+            started,
+            captures,
+            None,
+            None,
+            BTreeMap::new(),
+        )
+        .await
+    }
+
+    /// `canton.upload_dars`: find the missing DARs, then validate and upload them one at a time,
+    /// journaling each before it is sent (R9), then check again.
+    async fn upload_dars(
+        &mut self,
+        step: &Step,
+        cmd: &CommandStep,
+        call: &crate::runbook::model::ProbeCall,
+    ) -> Result<(), Halt> {
+        let attempt = self.next_attempt(step);
+        let started = tokio::time::Instant::now();
+        let mut req = match self.request(step, call) {
+            Ok(r) => r,
+            Err(e) => return self.fail(step, attempt, format!("cannot start: {e}"), 0),
+        };
+        let action = req.display();
+        self.record(Event::StepStarted {
+            step: step.id.clone(),
+            attempt,
+            action_sha256: sha256_hex(&action),
+            action,
+            side_effects: true,
+            inputs: req
+                .args
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+        })?;
+        let Some(present_kind) = crate::runbook::catalog::ProbeKind::find("canton.dars_present")
+        else {
+            return self.fail(
+                step,
+                attempt,
+                "internal error: canton.dars_present is missing".into(),
+                0,
+            );
+        };
+        let mut present_call = req.call.clone();
+        present_call.kind = present_kind;
+        req.call = present_call;
+        req.args.retain(|k, _| k == "dir");
+        let before = match self.observe(step, &req, None).await {
+            Ok(s) => s,
+            Err(Stop::Cancelled) => {
+                return self.fail(
+                    step,
+                    attempt,
+                    "cancelled by the operator".into(),
+                    Engine::ms_since(started),
+                );
+            }
+            Err(Stop::Halt(h)) => return Err(h),
+        };
+        self.record(Event::ProbeObserved {
+            step: step.id.clone(),
+            attempt,
+            observation: before.observation.clone(),
+        })?;
+        if let Some(e) = before.observation.error.clone() {
+            return self.fail(step, attempt, e, Engine::ms_since(started));
+        }
+        let missing: Vec<(String, String)> =
+            match before.value.as_ref().and_then(|v| v.field("missing_dars")) {
+                Some(Value::List(rows)) => rows
+                    .iter()
+                    .map(|r| {
+                        let file = r.field("file").map(ToString::to_string).unwrap_or_default();
+                        let name = match (r.field("name"), r.field("version")) {
+                            (Some(Value::Text(n)), Some(Value::Text(v))) => format!("{n} {v}"),
+                            _ => file.clone(),
+                        };
+                        (file, name)
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+        let synchronizer = self
+            .request(step, call)
+            .ok()
+            .and_then(|r| r.text("synchronizer"));
+        let already = before
+            .value
+            .as_ref()
+            .and_then(|v| v.field("present"))
+            .and_then(|v| match v {
+                Value::Integer(i) => Some(*i),
+                _ => None,
+            })
+            .unwrap_or(0);
+        let mut uploaded = Vec::new();
+        for (file, name) in &missing {
+            self.record(Event::ActionItem {
+                step: step.id.clone(),
+                attempt,
+                item: name.clone(),
+                phase: ItemPhase::Started,
+                detail: format!("validating, then uploading {file}"),
+            })?;
+            let probes = self.ctx.probes.clone();
+            let submission = format!(
+                "canton-dr-{}-{}",
+                self.state.incident_id,
+                uploaded.len() + 1
+            );
+            let path = std::path::PathBuf::from(file);
+            let result = match self
+                .wait_for(
+                    &step.id,
+                    probes.upload_dar(&path, synchronizer.as_deref(), &submission),
+                )
+                .await
+            {
+                Ok(r) => r,
+                Err(Stop::Cancelled) => {
+                    return self.fail(step, attempt, format!("cancelled by the operator while uploading {name}; it may or may not be on the participant"), Engine::ms_since(started));
+                }
+                Err(Stop::Halt(h)) => return Err(h),
+            };
+            match result {
+                Ok(shown) => {
+                    self.record(Event::ActionItem {
+                        step: step.id.clone(),
+                        attempt,
+                        item: name.clone(),
+                        phase: ItemPhase::Done,
+                        detail: format!("uploaded and listed by the participant ({shown})"),
+                    })?;
+                    uploaded.push(Value::Text(name.clone()));
+                }
+                Err(e) => {
+                    let msg = self.redactor.redact(&e.message).text;
+                    self.record(Event::ActionItem {
+                        step: step.id.clone(),
+                        attempt,
+                        item: name.clone(),
+                        phase: ItemPhase::Failed,
+                        detail: msg.clone(),
+                    })?;
+                    return self.fail(
+                        step,
+                        attempt,
+                        format!("uploading {name} failed: {msg}"),
+                        Engine::ms_since(started),
+                    );
+                }
+            }
+        }
+        let value = crate::probe::record([
+            ("uploaded", Value::Integer(uploaded.len() as i64)),
+            ("already_present", Value::Integer(already)),
+            ("names", Value::List(uploaded)),
+        ]);
+        let captures = match self.captures(&cmd.capture, &value) {
+            Ok(c) => c,
+            Err(e) => return self.fail(step, attempt, e, Engine::ms_since(started)),
+        };
+        self.finish_command(
+            step,
+            cmd,
+            attempt,
+            started,
+            captures,
+            None,
+            None,
+            BTreeMap::new(),
+        )
+        .await
     }
 
     async fn program(&mut self, step: &Step, cmd: &CommandStep) -> Result<(), Halt> {
         let attempt = self.next_attempt(step);
         let started = tokio::time::Instant::now();
-        let program = match resolve::program(cmd, &self.arg_vars(), self.ctx.profile.as_deref(), &self.ctx.secrets) {
+        let program = match resolve::program(
+            cmd,
+            &self.arg_vars(),
+            self.ctx.profile.as_deref(),
+            &self.ctx.secrets,
+        ) {
             Ok(p) => p,
             Err(e) => return self.fail(step, attempt, format!("cannot start: {e}"), 0),
         };
@@ -180,7 +400,11 @@ impl Engine {
         let inputs = cmd
             .env
             .iter()
-            .filter_map(|(k, a)| resolve::resolve_arg(a, &self.arg_vars()).ok().map(|v| (k.clone(), v.to_json())))
+            .filter_map(|(k, a)| {
+                resolve::resolve_arg(a, &self.arg_vars())
+                    .ok()
+                    .map(|v| (k.clone(), v.to_json()))
+            })
             .collect();
         self.record(Event::StepStarted {
             step: step.id.clone(),
@@ -190,11 +414,13 @@ impl Engine {
             side_effects: true,
             inputs,
         })?;
+        let (live_tx, mut live_rx) = tokio::sync::mpsc::channel(256);
         let spec = ProcessSpec {
             program: program.program.clone(),
             args: program.args.clone(),
             env: program.env.clone(),
             secret_env: program.secret_env.clone(),
+            inherit_env: InheritEnv::default(),
             cwd: program.cwd.clone(),
             timeout,
             grace: self.ctx.kill_grace,
@@ -205,10 +431,21 @@ impl Engine {
             },
             output_cap: self.ctx.output_cap,
             stdin: None,
+            live: Some(LiveOutput {
+                lines: live_tx,
+                registry: self.redactor.clone(),
+            }),
         };
-        let running = match ProcessRunner::spawn(spec) {
+        let running = match ProcessRunner::new().spawn(spec).await {
             Ok(r) => r,
-            Err(e) => return self.fail(step, attempt, format!("could not start {}: {e}", program.program), Engine::ms_since(started)),
+            Err(e) => {
+                return self.fail(
+                    step,
+                    attempt,
+                    format!("could not start {}: {e}", program.program),
+                    Engine::ms_since(started),
+                );
+            }
         };
         let info = running.info();
         self.record(Event::StepSpawned {
@@ -218,49 +455,86 @@ impl Engine {
             pgid: info.pgid,
             start_time: info.start_time,
         })?;
-        let canceller = running.canceller();
-        let outcome = match self.wait_for(&step.id, running.wait()).await {
-            Ok(o) => o,
-            Err(stop) => {
-                let keep = cmd.keep_running_on_exit && matches!(stop, Stop::Halt(Halt::Quit));
-                if keep {
-                    // Left running on purpose; resume finds it through the journaled group.
-                    self.record(Event::Warning {
-                        step: Some(step.id.clone()),
-                        message: format!("left process group {} running (this step keeps running when canton-dr exits)", info.pgid),
-                    })?;
-                    return Err(Halt::Quit);
-                }
-                canceller.terminate(self.ctx.kill_grace).await;
-                let reason = match &stop {
-                    Stop::Cancelled => "cancelled by the operator; its process group was terminated",
-                    Stop::Halt(_) => "interrupted because the operator quit; its process group was terminated",
-                };
-                self.fail(step, attempt, reason.into(), Engine::ms_since(started))?;
-                return match stop {
-                    Stop::Cancelled => Ok(()),
-                    Stop::Halt(h) => Err(h),
-                };
+        let cancel = running.cancel_handle();
+        let wait = running.wait();
+        tokio::pin!(wait);
+        let mut quitting: Option<Halt> = None;
+        let outcome = loop {
+            tokio::select! {
+                out = &mut wait => break out,
+                Some(line) = live_rx.recv() => self.emit(EngineEvent::Output { step: step.id.clone(), line: line.text }),
+                cmd = self.commands_recv() => match cmd {
+                    Some(EngineCommand::Cancel) => cancel.cancel(),
+                    Some(EngineCommand::Note { text }) => self.note(Some(&step.id), text)?,
+                    None | Some(EngineCommand::Quit) => {
+                        if cmd_keep(step) {
+                            // Left running on purpose; resume finds it through the journaled
+                            // process group and start time.
+                            self.record(Event::Warning {
+                                step: Some(step.id.clone()),
+                                message: format!(
+                                    "left process group {} running: this step keeps running when canton-dr exits",
+                                    info.pgid
+                                ),
+                            })?;
+                            return Err(Halt::Quit);
+                        }
+                        cancel.cancel();
+                        quitting = Some(Halt::Quit);
+                    }
+                    Some(EngineCommand::Abort { reason }) => {
+                        cancel.cancel();
+                        quitting = Some(Halt::Abort(reason));
+                    }
+                    Some(_) => self.reject("the command is running: wait for it, add a note, or cancel it"),
+                },
             }
         };
+        while let Ok(line) = live_rx.try_recv() {
+            self.emit(EngineEvent::Output {
+                step: step.id.clone(),
+                line: line.text,
+            });
+        }
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) => return self.fail(step, attempt, format!("{e}"), Engine::ms_since(started)),
         };
         let (output, redactions) = self.redacted_output(&outcome);
-        for line in output.stdout.lines().chain(output.stderr.lines()).take(200) {
-            self.emit(EngineEvent::Output {
-                step: step.id.clone(),
-                line: line.to_owned(),
-            });
-        }
         let ms = Engine::ms_since(started);
+        if let Some(halt) = quitting {
+            self.record(Event::StepFailed {
+                step: step.id.clone(),
+                attempt,
+                reason: "interrupted because the operator quit; its process group was terminated"
+                    .into(),
+                duration_ms: ms,
+                exit_code: None,
+                signal: None,
+                output: Some(output),
+                redactions,
+            })?;
+            return Err(halt);
+        }
         match outcome.status {
             ExitKind::TimedOut { killed_with } => self.record(Event::StepTimedOut {
                 step: step.id.clone(),
                 attempt,
                 duration_ms: ms,
-                signal: Some(killed_with),
+                signal: Some(killed_with.number()),
+                output: Some(output),
+                redactions,
+            }),
+            ExitKind::Cancelled { killed_with } => self.record(Event::StepFailed {
+                step: step.id.clone(),
+                attempt,
+                reason: format!(
+                    "cancelled by the operator; its process group was terminated (signal {})",
+                    killed_with.number()
+                ),
+                duration_ms: ms,
+                exit_code: None,
+                signal: Some(killed_with.number()),
                 output: Some(output),
                 redactions,
             }),
@@ -274,40 +548,60 @@ impl Engine {
                 output: Some(output),
                 redactions,
             }),
-            ExitKind::Exited(code) if !cmd.success_codes.contains(&code) => self.record(Event::StepFailed {
-                step: step.id.clone(),
-                attempt,
-                reason: format!("exited with status {code}{}", last_line(&output)),
-                duration_ms: ms,
-                exit_code: Some(code),
-                signal: None,
-                output: Some(output),
-                redactions,
-            }),
+            ExitKind::Exited(code) if !cmd.success_codes.contains(&code) => {
+                self.record(Event::StepFailed {
+                    step: step.id.clone(),
+                    attempt,
+                    reason: format!("exited with status {code}{}", last_line(&output)),
+                    duration_ms: ms,
+                    exit_code: Some(code),
+                    signal: None,
+                    output: Some(output),
+                    redactions,
+                })
+            }
             ExitKind::Exited(code) => {
                 let value = crate::probe::record([
                     ("exit_code", Value::Integer(i64::from(code))),
                     ("stdout", Value::Text(output.stdout.trim_end().to_owned())),
                     ("stderr", Value::Text(output.stderr.trim_end().to_owned())),
-                    ("json", serde_json::from_str(&output.stdout).map_or(Value::Null, |j| crate::value::json_untyped(&j))),
+                    (
+                        "json",
+                        serde_json::from_str(&output.stdout)
+                            .map_or(Value::Null, |j| crate::value::json_untyped(&j)),
+                    ),
                 ]);
                 let captures = match self.captures(&cmd.capture, &value) {
                     Ok(c) => c,
                     Err(e) => return self.fail(step, attempt, e, ms),
                 };
-                self.finish_command(step, cmd, attempt, started, captures, Some(code), Some(output), redactions).await
+                self.finish_command(
+                    step,
+                    cmd,
+                    attempt,
+                    started,
+                    captures,
+                    Some(code),
+                    Some(output),
+                    redactions,
+                )
+                .await
             }
         }
     }
 
-    fn redacted_output(&self, o: &crate::engine::process::ProcessOutcome) -> (Output, BTreeMap<String, u64>) {
-        let out = self.redactor.redact_bytes(&o.stdout);
-        let err = self.redactor.redact_bytes(&o.stderr);
+    fn redacted_output(
+        &self,
+        o: &crate::engine::process::ProcessOutcome,
+    ) -> (Output, BTreeMap<String, u64>) {
+        let r = o.redacted(&self.redactor.redactor());
+        let (out, err) = (r.stdout, r.stderr);
         let mut counts = BTreeMap::new();
         for (k, v) in out.counts.iter().chain(err.counts.iter()) {
             *counts.entry((*k).to_owned()).or_insert(0u64) += *v as u64;
         }
-        let truncated = o.stdout_total > o.stdout.len() as u64 || o.stderr_total > o.stderr.len() as u64;
+        let truncated =
+            o.stdout_total > o.stdout.len() as u64 || o.stderr_total > o.stderr.len() as u64;
         (
             Output {
                 stdout: out.text,
@@ -338,16 +632,30 @@ impl Engine {
         if let Some(verify) = &cmd.verify {
             let req = match self.request(step, &verify.probe) {
                 Ok(r) => r,
-                Err(e) => return self.fail(step, attempt, format!("cannot verify: {e}"), Engine::ms_since(started)),
+                Err(e) => {
+                    return self.fail(
+                        step,
+                        attempt,
+                        format!("cannot verify: {e}"),
+                        Engine::ms_since(started),
+                    );
+                }
             };
-            let deadline = tokio::time::Instant::now() + verify.timeout.to_std().unwrap_or(Duration::from_secs(120));
+            let deadline = tokio::time::Instant::now()
+                + verify.timeout.to_std().unwrap_or(Duration::from_secs(120));
             let interval = verify.interval.to_std().unwrap_or(Duration::from_secs(2));
             let mut last: Option<(Option<bool>, Option<String>)> = None;
             loop {
                 let seen = match self.observe(step, &req, Some(&verify.expect)).await {
                     Ok(s) => s,
                     Err(Stop::Cancelled) => {
-                        return self.fail(step, attempt, "verification cancelled by the operator (the command itself ran)".into(), Engine::ms_since(started));
+                        return self.fail(
+                            step,
+                            attempt,
+                            "verification cancelled by the operator (the command itself ran)"
+                                .into(),
+                            Engine::ms_since(started),
+                        );
                     }
                     Err(Stop::Halt(h)) => return Err(h),
                 };
@@ -366,7 +674,11 @@ impl Engine {
                     break;
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    let observed = seen.observation.error.clone().unwrap_or(seen.observation.summary.clone());
+                    let observed = seen
+                        .observation
+                        .error
+                        .clone()
+                        .unwrap_or(seen.observation.summary.clone());
                     return self.fail(
                         step,
                         attempt,
@@ -376,7 +688,13 @@ impl Engine {
                 }
                 if let Err(stop) = self.wait_for(&step.id, tokio::time::sleep(interval)).await {
                     return match stop {
-                        Stop::Cancelled => self.fail(step, attempt, "verification cancelled by the operator (the command itself ran)".into(), Engine::ms_since(started)),
+                        Stop::Cancelled => self.fail(
+                            step,
+                            attempt,
+                            "verification cancelled by the operator (the command itself ran)"
+                                .into(),
+                            Engine::ms_since(started),
+                        ),
                         Stop::Halt(h) => Err(h),
                     };
                 }
@@ -395,6 +713,10 @@ impl Engine {
             redactions,
         })
     }
+}
+
+fn cmd_keep(step: &Step) -> bool {
+    matches!(&step.kind, StepKind::Command(c) if c.keep_running_on_exit)
 }
 
 /// Secret variables a command passes to its program.
@@ -424,7 +746,11 @@ fn describe_unresolved(cmd: &CommandStep) -> String {
 }
 
 fn last_line(o: &Output) -> String {
-    let text = if o.stderr.trim().is_empty() { &o.stdout } else { &o.stderr };
+    let text = if o.stderr.trim().is_empty() {
+        &o.stdout
+    } else {
+        &o.stderr
+    };
     match text.lines().rev().find(|l| !l.trim().is_empty()) {
         Some(l) => format!(": {}", l.trim()),
         None => String::new(),

@@ -15,7 +15,11 @@ use crate::value::{Value, ValueType};
 
 impl Engine {
     pub(crate) async fn manual(&mut self, step: &Step) -> Result<(), Halt> {
-        let StepKind::Manual { evidence, destructive } = &step.kind else {
+        let StepKind::Manual {
+            evidence,
+            destructive,
+        } = &step.kind
+        else {
             return Ok(());
         };
         let started = tokio::time::Instant::now();
@@ -28,9 +32,16 @@ impl Engine {
                 })
                 .await?;
             match cmd {
-                EngineCommand::Confirm { note, evidence: given, typed } => {
+                EngineCommand::Confirm {
+                    note,
+                    evidence: given,
+                    typed,
+                } => {
                     if *destructive && typed.as_deref() != Some(step.id.as_str()) {
-                        self.reject(format!("this step is destructive: type its id '{}' to confirm", step.id));
+                        self.reject(format!(
+                            "this step is destructive: type its id '{}' to confirm",
+                            step.id
+                        ));
                         continue;
                     }
                     let given = given.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
@@ -38,7 +49,9 @@ impl Engine {
                         self.reject("this step needs evidence (what you saw, a ticket, a file) before it can be confirmed");
                         continue;
                     }
-                    let note = note.map(|n| self.redactor.redact(n.trim()).text).filter(|n| !n.is_empty());
+                    let note = note
+                        .map(|n| self.redactor.redact(n.trim()).text)
+                        .filter(|n| !n.is_empty());
                     let given = given.map(|e| self.redactor.redact(&e).text);
                     return self.record(Event::StepCompleted {
                         step: step.id.clone(),
@@ -88,7 +101,8 @@ impl Engine {
                 })
                 .await?;
             let value = match cmd {
-                EngineCommand::Input { value } => match Value::parse_as(*ty, value.expose_secret()) {
+                EngineCommand::Input { value } => match Value::parse_as(*ty, value.expose_secret())
+                {
                     Ok(v) => v,
                     Err(e) => {
                         self.reject(e.to_string());
@@ -105,7 +119,11 @@ impl Engine {
                     continue;
                 }
                 _ => {
-                    self.reject(format!("enter {} for '{var}' ({})", crate::runbook::expr::article(ty), ty.input_hint()));
+                    self.reject(format!(
+                        "enter {} for '{var}' ({})",
+                        crate::runbook::expr::article(ty),
+                        ty.input_hint()
+                    ));
                     continue;
                 }
             };
@@ -119,7 +137,10 @@ impl Engine {
                 match expect.eval_bool(&b) {
                     Ok(true) => {}
                     Ok(false) => {
-                        self.reject(format!("{value} is not accepted here: it must satisfy {}", expect.source()));
+                        self.reject(format!(
+                            "{value} is not accepted here: it must satisfy {}",
+                            expect.source()
+                        ));
                         continue;
                     }
                     Err(e) => {
@@ -134,7 +155,10 @@ impl Engine {
                 self.session_secrets.insert(var.clone(), s.clone());
             }
             captures.insert(var.clone(), value.to_json());
-            debug_assert!(*ty != ValueType::Secret || captures[var] == serde_json::json!(crate::value::REDACTED));
+            debug_assert!(
+                *ty != ValueType::Secret
+                    || captures[var] == serde_json::json!(crate::value::REDACTED)
+            );
             return self.record(Event::StepCompleted {
                 step: step.id.clone(),
                 attempt: self.next_attempt(step),

@@ -48,7 +48,11 @@ pub(crate) fn sha256_hex(text: &str) -> String {
 impl Engine {
     /// Awaits `fut` while handling operator commands: notes are journaled, cancel and quit stop
     /// the wait (the future is dropped).
-    pub(crate) async fn wait_for<T>(&mut self, step: &str, fut: impl Future<Output = T>) -> Result<T, Stop> {
+    pub(crate) async fn wait_for<T>(
+        &mut self,
+        step: &str,
+        fut: impl Future<Output = T>,
+    ) -> Result<T, Stop> {
         tokio::pin!(fut);
         loop {
             tokio::select! {
@@ -65,7 +69,11 @@ impl Engine {
     }
 
     /// Resolves a call's arguments.
-    pub(crate) fn request(&self, step: &Step, call: &ProbeCall) -> Result<ProbeRequest, ResolveError> {
+    pub(crate) fn request(
+        &self,
+        step: &Step,
+        call: &ProbeCall,
+    ) -> Result<ProbeRequest, ResolveError> {
         let args = resolve_call(call, &self.arg_vars())?;
         Ok(ProbeRequest {
             call: call.clone(),
@@ -81,12 +89,120 @@ impl Engine {
         req: &ProbeRequest,
         expect: Option<&Expr>,
     ) -> Result<Seen, Stop> {
-        let probes = self.ctx.probes.clone();
-        let result = self.wait_for(&step.id, probes.observe(req)).await?;
+        let result = if req.call.kind.name == "command" {
+            self.command_probe(step, req).await?
+        } else {
+            let probes = self.ctx.probes.clone();
+            self.wait_for(&step.id, probes.observe(req)).await?
+        };
         Ok(self.judge(req, result, expect))
     }
 
-    pub(crate) fn judge(&self, req: &ProbeRequest, result: Result<crate::probe::Observed, ProbeError>, expect: Option<&Expr>) -> Seen {
+    /// The `command` probe: runs a read-only named command and reports its exit status and
+    /// output (redacted). Commands run here, in the engine, like every other program.
+    async fn command_probe(
+        &mut self,
+        step: &Step,
+        req: &ProbeRequest,
+    ) -> Result<Result<crate::probe::Observed, ProbeError>, Stop> {
+        use crate::engine::process::{ExitKind, ProcessRunner, ProcessSpec};
+        let name = req.text("run").unwrap_or_default();
+        let as_step = crate::runbook::model::CommandStep {
+            action: crate::runbook::model::Action::Named(name.clone()),
+            env: Vec::new(),
+            timeout: None,
+            destructive: false,
+            keep_running_on_exit: false,
+            success_codes: vec![0],
+            capture: Vec::new(),
+            verify: None,
+        };
+        let program = match crate::engine::resolve::program(
+            &as_step,
+            &self.arg_vars(),
+            self.ctx.profile.as_deref(),
+            &self.ctx.secrets,
+        ) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(ProbeError::new(e.to_string()))),
+        };
+        let mut spec = ProcessSpec::argv(
+            program.program.clone(),
+            program.args.clone(),
+            program
+                .timeout
+                .and_then(|t| t.to_std().ok())
+                .unwrap_or(Duration::from_secs(60)),
+        );
+        spec.env = program.env.clone();
+        spec.secret_env = program.secret_env.clone();
+        spec.cwd = program.cwd.clone();
+        spec.grace = self.ctx.kill_grace;
+        spec.output_cap = self.ctx.output_cap;
+        let running = match ProcessRunner::new().spawn(spec).await {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(Err(ProbeError::new(format!(
+                    "command '{name}' could not start: {e}"
+                ))));
+            }
+        };
+        let outcome = match self.wait_for(&step.id, running.wait()).await? {
+            Ok(o) => o,
+            Err(e) => return Ok(Err(ProbeError::new(format!("command '{name}': {e}")))),
+        };
+        let r = outcome.redacted(&self.redactor.redactor());
+        let code = match outcome.status {
+            ExitKind::Exited(c) => c,
+            ExitKind::TimedOut { .. } => {
+                return Ok(Err(ProbeError::retryable(format!(
+                    "command '{name}' timed out"
+                ))));
+            }
+            ExitKind::Signaled(sig) => {
+                return Ok(Err(ProbeError::new(format!(
+                    "command '{name}' was killed by signal {sig}"
+                ))));
+            }
+            ExitKind::Cancelled { .. } => {
+                return Ok(Err(ProbeError::new(format!(
+                    "command '{name}' was cancelled"
+                ))));
+            }
+        };
+        let want_json = matches!(req.args.get("json"), Some(Value::Bool(true)));
+        let json = if want_json {
+            serde_json::from_str::<serde_json::Value>(&r.stdout.text)
+                .map_or(Value::Null, |j| crate::value::json_untyped(&j))
+        } else {
+            Value::Null
+        };
+        let first = r.stdout.text.lines().next().unwrap_or_default().to_owned();
+        Ok(Ok(crate::probe::Observed {
+            summary: format!(
+                "{} exited with {code}{}",
+                program.display,
+                if first.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {first}")
+                }
+            ),
+            value: crate::probe::record([
+                ("exit_code", Value::Integer(i64::from(code))),
+                ("stdout", Value::Text(r.stdout.text.trim_end().to_owned())),
+                ("stderr", Value::Text(r.stderr.text.trim_end().to_owned())),
+                ("json", json),
+            ]),
+        }))
+    }
+
+    pub(crate) fn judge(
+        &self,
+        req: &ProbeRequest,
+        result: Result<crate::probe::Observed, ProbeError>,
+        expect: Option<&Expr>,
+    ) -> Seen {
         let call = req.display();
         match result {
             Err(e) => Seen {
@@ -134,7 +250,11 @@ impl Engine {
     }
 
     /// Evaluates captures over an observed value.
-    pub(crate) fn captures(&self, capture: &[Capture], value: &Value) -> Result<BTreeMap<String, serde_json::Value>, String> {
+    pub(crate) fn captures(
+        &self,
+        capture: &[Capture],
+        value: &Value,
+    ) -> Result<BTreeMap<String, serde_json::Value>, String> {
         let vars = self.expr_vars();
         let b = Bindings {
             value: Some(value),
@@ -143,11 +263,20 @@ impl Engine {
         };
         let mut out = BTreeMap::new();
         for c in capture {
-            let v = c.expr.eval(&b).map_err(|e| format!("capturing '{}': {e}", c.var))?;
+            let v = c
+                .expr
+                .eval(&b)
+                .map_err(|e| format!("capturing '{}': {e}", c.var))?;
             if matches!(v, Value::Null) {
-                return Err(format!("capturing '{}': '{}' is empty (null)", c.var, c.expr.source()));
+                return Err(format!(
+                    "capturing '{}': '{}' is empty (null)",
+                    c.var,
+                    c.expr.source()
+                ));
             }
-            let v = v.coerce(c.ty).map_err(|e| format!("capturing '{}': {e}", c.var))?;
+            let v = v
+                .coerce(c.ty)
+                .map_err(|e| format!("capturing '{}': {e}", c.var))?;
             out.insert(c.var.clone(), v.to_json());
         }
         Ok(out)
@@ -156,7 +285,11 @@ impl Engine {
     /// Records the intent of an observing step.
     fn started(&mut self, step: &Step, req: &ProbeRequest, attempt: u32) -> Result<(), Halt> {
         let action = req.display();
-        let inputs = req.args.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        let inputs = req
+            .args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect();
         self.record(Event::StepStarted {
             step: step.id.clone(),
             attempt,
@@ -167,7 +300,13 @@ impl Engine {
         })
     }
 
-    pub(crate) fn fail(&mut self, step: &Step, attempt: u32, reason: String, duration_ms: u64) -> Result<(), Halt> {
+    pub(crate) fn fail(
+        &mut self,
+        step: &Step,
+        attempt: u32,
+        reason: String,
+        duration_ms: u64,
+    ) -> Result<(), Halt> {
         self.record(Event::StepFailed {
             step: step.id.clone(),
             attempt,
@@ -204,7 +343,12 @@ impl Engine {
     }
 
     /// Builds the request, failing the step when a variable is missing.
-    fn request_or_fail(&mut self, step: &Step, call: &ProbeCall, attempt: u32) -> Result<Option<ProbeRequest>, Halt> {
+    fn request_or_fail(
+        &mut self,
+        step: &Step,
+        call: &ProbeCall,
+        attempt: u32,
+    ) -> Result<Option<ProbeRequest>, Halt> {
         match self.request(step, call) {
             Ok(r) => Ok(Some(r)),
             Err(e) => {
@@ -214,9 +358,20 @@ impl Engine {
         }
     }
 
-    fn stopped(&mut self, step: &Step, attempt: u32, stop: Stop, started: tokio::time::Instant) -> Result<(), Halt> {
+    fn stopped(
+        &mut self,
+        step: &Step,
+        attempt: u32,
+        stop: Stop,
+        started: tokio::time::Instant,
+    ) -> Result<(), Halt> {
         match stop {
-            Stop::Cancelled => self.fail(step, attempt, "cancelled by the operator".into(), Engine::ms_since(started)),
+            Stop::Cancelled => self.fail(
+                step,
+                attempt,
+                "cancelled by the operator".into(),
+                Engine::ms_since(started),
+            ),
             // A quit leaves the observing step without a terminal record; it only observes, so
             // resume simply runs it again.
             Stop::Halt(h) => Err(h),
@@ -253,7 +408,10 @@ impl Engine {
             return self.fail(step, attempt, err.clone(), ms);
         }
         if seen.held() == Some(false) {
-            let exp = expect.as_ref().map(|e| e.source().to_owned()).unwrap_or_default();
+            let exp = expect
+                .as_ref()
+                .map(|e| e.source().to_owned())
+                .unwrap_or_default();
             let why = format!("expected {exp}; observed {}", seen.observation.summary);
             if *advisory {
                 self.record(Event::Warning {
@@ -305,7 +463,10 @@ impl Engine {
             let due = match &last_journaled {
                 None => true,
                 Some((at, h, e)) => {
-                    *h != seen.held() || *e != error_kind || at.elapsed() >= self.ctx.observe_every || held
+                    *h != seen.held()
+                        || *e != error_kind
+                        || at.elapsed() >= self.ctx.observe_every
+                        || held
                 }
             };
             if due || self.mode() == Mode::DryRun {
@@ -314,7 +475,8 @@ impl Engine {
                     attempt,
                     observation: seen.observation.clone(),
                 })?;
-                last_journaled = Some((tokio::time::Instant::now(), seen.held(), error_kind.clone()));
+                last_journaled =
+                    Some((tokio::time::Instant::now(), seen.held(), error_kind.clone()));
             }
             let mut p = Progress {
                 step: step.id.clone(),
@@ -348,7 +510,10 @@ impl Engine {
                     Outcome::Shown,
                     ms,
                     BTreeMap::new(),
-                    Some(format!("dry-run: observed once; a real run would wait until {}", expect.source())),
+                    Some(format!(
+                        "dry-run: observed once; a real run would wait until {}",
+                        expect.source()
+                    )),
                 );
             }
             if started.elapsed() >= timeout {
@@ -368,7 +533,13 @@ impl Engine {
         }
     }
 
-    fn measure(&self, pr: &crate::runbook::model::Progress, value: &Value, tracker: &mut ProgressTracker, p: &mut Progress) {
+    fn measure(
+        &self,
+        pr: &crate::runbook::model::Progress,
+        value: &Value,
+        tracker: &mut ProgressTracker,
+        p: &mut Progress,
+    ) {
         let vars = self.expr_vars();
         let b = Bindings {
             value: Some(value),
@@ -393,7 +564,9 @@ impl Engine {
         if let Some(rate) = tracker.rate() {
             let per_sec = rate;
             p.rate = Some(match cur {
-                Value::Timestamp(_) | Value::Duration(_) => format!("{:.1}× real time", per_sec / 1e6),
+                Value::Timestamp(_) | Value::Duration(_) => {
+                    format!("{:.1}× real time", per_sec / 1e6)
+                }
                 _ => format!("{per_sec:.1}/s"),
             });
             if per_sec > 0.0 && t > c {
@@ -403,7 +576,12 @@ impl Engine {
     }
 
     pub(crate) async fn gate(&mut self, step: &Step) -> Result<(), Halt> {
-        let StepKind::Gate { probe, expect, interval } = &step.kind else {
+        let StepKind::Gate {
+            probe,
+            expect,
+            interval,
+        } = &step.kind
+        else {
             return Ok(());
         };
         let attempt = self.next_attempt(step);
@@ -415,7 +593,10 @@ impl Engine {
             },
             None => None,
         };
-        let action = req.as_ref().map_or_else(|| format!("gate: {}", expect.source()), ProbeRequest::display);
+        let action = req.as_ref().map_or_else(
+            || format!("gate: {}", expect.source()),
+            ProbeRequest::display,
+        );
         self.record(Event::StepStarted {
             step: step.id.clone(),
             attempt,
@@ -432,11 +613,13 @@ impl Engine {
                         Ok(s) => s,
                         Err(stop) => return self.stopped(step, attempt, stop, started),
                     };
-                    let reason = seen
-                        .observation
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| format!("{} does not hold yet; observed {}", expect.source(), seen.observation.summary));
+                    let reason = seen.observation.error.clone().unwrap_or_else(|| {
+                        format!(
+                            "{} does not hold yet; observed {}",
+                            expect.source(),
+                            seen.observation.summary
+                        )
+                    });
                     (seen.held() == Some(true), reason, Some(seen.observation))
                 }
                 None => {
@@ -467,7 +650,14 @@ impl Engine {
                 return self.complete(step, attempt, Outcome::Passed, ms, BTreeMap::new(), None);
             }
             if self.mode() == Mode::DryRun {
-                return self.complete(step, attempt, Outcome::Shown, ms, BTreeMap::new(), Some(format!("dry-run: the gate is closed: {reason}")));
+                return self.complete(
+                    step,
+                    attempt,
+                    Outcome::Shown,
+                    ms,
+                    BTreeMap::new(),
+                    Some(format!("dry-run: the gate is closed: {reason}")),
+                );
             }
             let wait = interval.and_then(|i| i.to_std().ok());
             let cmd = self

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::engine::record::{
-    Event, InDoubtChoice, Mode, Observation, Outcome, Output, ProfileRef, Record, RunbookRef,
+    Event, InDoubtChoice, ItemPhase, Mode, Observation, Outcome, Output, ProfileRef, Record,
+    RunbookRef,
 };
 use crate::runbook::Runbook;
 use crate::runbook::model::SourceFile;
@@ -101,6 +102,8 @@ pub struct StepState {
     pub output: Option<Output>,
     pub redactions: BTreeMap<String, u64>,
     pub failures: Vec<String>,
+    /// Items of a built-in action: (item, phase, detail), latest phase per item.
+    pub items: Vec<(String, ItemPhase, String)>,
     pub in_doubt_resolutions: Vec<InDoubtChoice>,
     pub operator: Option<String>,
 }
@@ -125,6 +128,7 @@ impl StepState {
             output: None,
             redactions: BTreeMap::new(),
             failures: Vec::new(),
+            items: Vec::new(),
             in_doubt_resolutions: Vec::new(),
             operator: None,
         }
@@ -374,6 +378,23 @@ impl IncidentState {
                 let i = self.index(seq, step)?;
                 self.steps[i].last_observation = Some(observation.clone());
                 self.steps[i].observations += 1;
+            }
+            Event::ActionItem {
+                step,
+                item,
+                phase,
+                detail,
+                ..
+            } => {
+                let i = self.index(seq, step)?;
+                let items = &mut self.steps[i].items;
+                match items.iter_mut().find(|(name, _, _)| name == item) {
+                    Some(entry) => {
+                        entry.1 = *phase;
+                        entry.2 = detail.clone();
+                    }
+                    None => items.push((item.clone(), *phase, detail.clone())),
+                }
             }
             Event::StepCompleted {
                 step,

@@ -7,17 +7,17 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::record::{Event, InDoubtChoice, Mode, Outcome, Record};
+use crate::engine::record::{Event, InDoubtChoice, ItemPhase, Mode, Outcome, Record};
 use crate::engine::state::{Finish, IncidentState, ReplayError, StepStatus};
 use crate::journal::{Scan, Tail};
 use crate::runbook::model::Runbook;
 use crate::value::format_timestamp;
 
 use super::model::{
-    Attempt, DrillEntry, EndEntry, InDoubtEntry, IncidentInfo, JournalInfo, NotApplicableEntry,
-    NoteEntry, ObservationEntry, OutputEntry, ProfileInfo, RecoveryEntry, RunOutcome, RunbookFile,
-    RunbookInfo, SCHEMA_VERSION, SessionEnd, SessionEntry, SkipEntry, SpawnEntry, StartEntry,
-    StepReport, Transcript, WarningEntry,
+    Attempt, DrillEntry, EndEntry, InDoubtEntry, IncidentInfo, ItemEntry, JournalInfo,
+    NotApplicableEntry, NoteEntry, ObservationEntry, OutputEntry, ProfileInfo, RecoveryEntry,
+    RunOutcome, RunbookFile, RunbookInfo, SCHEMA_VERSION, SessionEnd, SessionEntry, SkipEntry,
+    SpawnEntry, StartEntry, StepReport, Transcript, WarningEntry,
 };
 
 /// Builds the transcript of a scanned journal: every valid record, in order.
@@ -102,6 +102,7 @@ impl StepAcc {
             started: None,
             spawned: None,
             observations: Vec::new(),
+            items: Vec::new(),
             end: None,
         })
     }
@@ -268,6 +269,28 @@ impl<'a> Walk<'a> {
                     value: observation.value.clone(),
                     error: observation.error.clone(),
                     retryable: observation.retryable,
+                });
+            }
+            Event::ActionItem {
+                step,
+                attempt,
+                item,
+                phase,
+                detail,
+            } => {
+                let acc = self.step(seq, step)?;
+                acc.start_ms.get_or_insert(r.mono_ms);
+                acc.attempt(*attempt).items.push(ItemEntry {
+                    seq,
+                    at: ts(r),
+                    item: item.clone(),
+                    phase: match phase {
+                        ItemPhase::Started => "started",
+                        ItemPhase::Done => "done",
+                        ItemPhase::Failed => "failed",
+                    }
+                    .into(),
+                    detail: detail.clone(),
                 });
             }
             Event::StepCompleted {

@@ -539,6 +539,25 @@ fn attempt(out: &mut String, a: &Attempt) {
     for o in &a.observations {
         observation(out, o);
     }
+    for item in &a.items {
+        let phase = match item.phase.as_str() {
+            "done" => badge("passed", "done"),
+            "failed" => badge("failed", "failed"),
+            other => badge("pending", other),
+        };
+        let _ = writeln!(
+            out,
+            "<li>{} {} — item {} {phase}{}</li>",
+            seq(item.seq),
+            esc(&item.at),
+            c(&item.item),
+            if item.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", esc(&item.detail))
+            }
+        );
+    }
     match &a.end {
         Some(end) => end_entry(out, end),
         None => out.push_str("<li>no outcome recorded for this attempt</li>\n"),

@@ -364,6 +364,26 @@ fn attempt(out: &mut String, a: &Attempt) {
     for o in &a.observations {
         observation(out, o);
     }
+    for item in &a.items {
+        let phase = match item.phase.as_str() {
+            "started" => "started",
+            "done" => "**done**",
+            "failed" => "**failed**",
+            other => other,
+        };
+        let _ = writeln!(
+            out,
+            "- #{} {} — item {} {phase}{}",
+            item.seq,
+            item.at,
+            code(&item.item),
+            if item.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", md(&item.detail))
+            }
+        );
+    }
     match &a.end {
         Some(end) => end_entry(out, end),
         None => {

@@ -210,6 +210,8 @@ pub struct Attempt {
     pub spawned: Option<SpawnEntry>,
     /// Every observation of a probe (checks, polls, verifications), in order.
     pub observations: Vec<ObservationEntry>,
+    /// Progress of a built-in action over its items (one DAR of an upload), in order.
+    pub items: Vec<ItemEntry>,
     /// How the attempt ended; null when no terminal record was written.
     pub end: Option<EndEntry>,
 }
@@ -270,6 +272,23 @@ pub struct ObservationEntry {
     pub error: Option<String>,
     /// Whether the error may go away by itself.
     pub retryable: bool,
+}
+
+/// One item of a built-in action: `started` is recorded before the item is acted on, then
+/// `done` or `failed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemEntry {
+    /// The record.
+    pub seq: u64,
+    /// When (UTC).
+    pub at: String,
+    /// The item (a DAR file, a package).
+    pub item: String,
+    /// `started`, `done` or `failed`.
+    pub phase: String,
+    /// What happened to it.
+    pub detail: String,
 }
 
 /// How an attempt ended.

@@ -14,6 +14,9 @@ use crate::value::Value;
 
 pub mod canton;
 pub mod file;
+pub mod http;
+pub mod set;
+pub mod sql;
 
 /// A boxed future, for object-safe async probes.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -108,5 +111,3 @@ where
 {
     Value::Map(fields.into_iter().map(|(k, v)| (k.into(), v)).collect())
 }
-pub mod http;
-pub mod set;

@@ -128,6 +128,7 @@ impl ProbeSet {
                         ProbeError::new(format!("the file probe stopped unexpectedly: {e}"))
                     })?
             }
+            "sql" => self.sql(req).await,
             "http" => {
                 let name = req.text("endpoint").unwrap_or_default();
                 self.http(&name).await?.observe(req).await
@@ -137,6 +138,145 @@ impl ProbeSet {
             ))),
         }
     }
+}
+
+impl ProbeSet {
+    /// The `sql` probe: the profile's query for the name, read-only, with bind parameters.
+    async fn sql(&self, req: &ProbeRequest) -> Result<Observed, ProbeError> {
+        let name = req.text("query").unwrap_or_default();
+        let profile = self
+            .profile
+            .as_ref()
+            .ok_or_else(|| ProbeError::new("an sql probe needs a profile"))?;
+        let q = profile.queries.get(&name).ok_or_else(|| {
+            ProbeError::new(format!("profile {} has no query '{name}'", profile.name))
+        })?;
+        let db = profile.databases.get(&q.database).ok_or_else(|| {
+            ProbeError::new(format!(
+                "query '{name}' uses database '{}', which profile {} does not define",
+                q.database, profile.name
+            ))
+        })?;
+        let target = crate::probe::sql::SqlTarget {
+            url: db.url.clone(),
+            password: self.secrets.databases.get(&q.database).cloned(),
+            tls: match db.tls {
+                crate::profile::DbTls::Disable => crate::probe::sql::SqlTls::Disable,
+                crate::profile::DbTls::Require => crate::probe::sql::SqlTls::Require {
+                    ca_file: db.ca_file.clone(),
+                },
+            },
+            connect_timeout: db
+                .connect_timeout
+                .to_std()
+                .unwrap_or(Duration::from_secs(5)),
+            statement_timeout: db
+                .statement_timeout
+                .to_std()
+                .unwrap_or(Duration::from_secs(15)),
+        };
+        let params: Vec<Value> = match req.args.get("params") {
+            Some(Value::List(l)) => l.clone(),
+            _ => Vec::new(),
+        };
+        let result = crate::probe::sql::query(&target, &q.sql, &params)
+            .await
+            .map_err(|e| {
+                let retryable = matches!(
+                    e,
+                    crate::probe::sql::SqlError::Unreachable { .. }
+                        | crate::probe::sql::SqlError::ConnectTimeout { .. }
+                        | crate::probe::sql::SqlError::ConnectRefused { .. }
+                        | crate::probe::sql::SqlError::ConnectionLost { .. }
+                        | crate::probe::sql::SqlError::StatementTimeout { .. }
+                );
+                ProbeError {
+                    message: format!("query '{name}': {e}"),
+                    retryable,
+                }
+            })?;
+        sql_observed(&name, req, result)
+    }
+}
+
+/// Shapes a query result as the runbook declared it: the first row's columns, `row_count`
+/// and `rows`, each column converted to its declared type.
+fn sql_observed(
+    name: &str,
+    req: &ProbeRequest,
+    result: crate::probe::sql::QueryResult,
+) -> Result<Observed, ProbeError> {
+    use crate::runbook::expr::Ty;
+    let declared: Vec<(String, crate::value::ValueType)> = match &req.call.result_ty {
+        Ty::Record(fields) => fields
+            .iter()
+            .filter(|(k, _)| k.as_str() != "row_count" && k.as_str() != "rows")
+            .filter_map(|(k, t)| t.value_type().map(|vt| (k.clone(), vt)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let returned: Vec<&str> = result.columns.iter().map(|(c, _)| c.as_str()).collect();
+    for (col, _) in &declared {
+        if !returned.contains(&col.as_str()) {
+            return Err(ProbeError::new(format!(
+                "query '{name}' did not return column '{col}' (it returned: {}); fix the query in the profile",
+                if returned.is_empty() {
+                    "no columns".to_owned()
+                } else {
+                    returned.join(", ")
+                }
+            )));
+        }
+    }
+    let mut rows = Vec::with_capacity(result.rows.len());
+    for row in &result.rows {
+        let mut out = std::collections::BTreeMap::new();
+        for (col, ty) in &declared {
+            let v = row.get(col).cloned().unwrap_or(Value::Null);
+            let v = match v {
+                Value::Null => Value::Null,
+                v => v
+                    .coerce(*ty)
+                    .map_err(|e| ProbeError::new(format!("query '{name}', column '{col}': {e}")))?,
+            };
+            out.insert(col.clone(), v);
+        }
+        rows.push(out);
+    }
+    let mut fields: Vec<(String, Value)> = declared
+        .iter()
+        .map(|(col, _)| {
+            (
+                col.clone(),
+                rows.first()
+                    .and_then(|r| r.get(col).cloned())
+                    .unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    let count = rows.len();
+    let first = rows
+        .first()
+        .map(|r| {
+            r.iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    fields.push(("row_count".into(), Value::Integer(count as i64)));
+    fields.push((
+        "rows".into(),
+        Value::List(rows.into_iter().map(Value::Map).collect()),
+    ));
+    Ok(Observed {
+        summary: match count {
+            0 => format!("query '{name}': no rows"),
+            1 => format!("query '{name}': {first}"),
+            n => format!("query '{name}': {n} rows; first: {first}"),
+        },
+        value: record(fields),
+    })
 }
 
 impl Probes for ProbeSet {

@@ -86,7 +86,7 @@ fn a_signed_checkpoint_verifies_and_states_the_journal_head() {
     let head = journal::verify(&f.journal(), None, None).unwrap().head;
     let expected_body = Checkpoint::new(common::ID, head).body();
     assert!(text.starts_with(&expected_body), "{text}");
-    assert!(text.starts_with(&format!("canton-dr incident {}\n37\n", common::ID)));
+    assert!(text.starts_with(&format!("canton-dr incident {}\n42\n", common::ID)));
     assert!(text.contains("\n\n-----BEGIN SSH SIGNATURE-----\n"));
     assert!(!text.contains("PRIVATE KEY"));
     // The signature is what ssh-keygen itself accepts in the runbook-journal namespace.
@@ -187,7 +187,7 @@ fn a_rewritten_journal_fails_and_an_extended_one_keeps_its_prefix() {
     let (code, out) = verify(&f, &cp, &keys, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("extended, prefix intact: the journal now has 40 records"),
+        out.contains("extended, prefix intact: the journal now has 45 records"),
         "{out}"
     );
 

@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use canton_dr::engine::record::{
-    EmbeddedFile, Event, InDoubtChoice, Mode, Observation, Outcome, Output, ProfileRef, Record,
-    RunbookRef,
+    EmbeddedFile, Event, InDoubtChoice, ItemPhase, Mode, Observation, Outcome, Output, ProfileRef,
+    Record, RunbookRef,
 };
 use canton_dr::journal::{self, Journal};
 use canton_dr::value::parse_timestamp;
@@ -187,8 +187,8 @@ fn started(step: &str, attempt: u32, action: &str, side_effects: bool) -> Event 
 
 /// Every record of the realistic drill, in order. It holds every record kind except
 /// `run_aborted` (see [`aborted_records`]): a retry, a crash with a torn tail and its recovery,
-/// a step left in doubt and marked done, a timeout, an override, a step not applicable, notes,
-/// warnings and the judge's report.
+/// a step left in doubt and marked done, a timeout, an override, a built-in action's items, a
+/// step not applicable, notes, warnings and the judge's report.
 pub fn drill_records() -> Vec<Record> {
     let c = Clock::new();
     let mut v = vec![opened(&c, Mode::Drill)];
@@ -447,15 +447,53 @@ pub fn drill_records() -> Vec<Record> {
     v.push(c.rec_by(
         431_000,
         "bob",
-        Event::StepNotApplicable {
-            step: "dars".into(),
-            condition: "vars.dar_dir != \"\"".into(),
-        },
+        started("dars", 1, "canton.upload_dars(dir=/srv/dars)", true),
+    ));
+    for (ms, item, phase, detail) in [
+        (431_100, "splice-amulet-0.1.9.dar", ItemPhase::Started, ""),
+        (
+            432_000,
+            "splice-amulet-0.1.9.dar",
+            ItemPhase::Done,
+            "uploaded, 3 packages",
+        ),
+        (
+            432_100,
+            "exchange-treasury-2.4.0.dar",
+            ItemPhase::Started,
+            "",
+        ),
+        (
+            433_000,
+            "exchange-treasury-2.4.0.dar",
+            ItemPhase::Done,
+            "already known",
+        ),
+    ] {
+        v.push(c.rec_by(
+            ms,
+            "bob",
+            Event::ActionItem {
+                step: "dars".into(),
+                attempt: 1,
+                item: item.into(),
+                phase,
+                detail: detail.into(),
+            },
+        ));
+    }
+    v.push(c.rec_by(
+        433_100,
+        "bob",
+        completed("dars", 1, Outcome::Passed, 2_100, json!({"uploaded": 1})),
     ));
     v.push(c.rec_by(
         440_000,
         "bob",
-        completed("safe", 1, Outcome::Passed, 1_000, json!({})),
+        Event::StepNotApplicable {
+            step: "safe".into(),
+            condition: "now > vars.t_recovery + vars.ttl".into(),
+        },
     ));
     v.push(c.rec_by(
         441_000,

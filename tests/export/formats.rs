@@ -97,8 +97,8 @@ fn the_json_transcript_states_the_facts_of_the_journal() {
             "passed",
             "marked_done",
             "overridden",
-            "not_applicable",
             "passed",
+            "not_applicable",
             "passed"
         ]
     );
@@ -232,26 +232,27 @@ fn markdown_shows_every_kind_of_record() {
     let f = common::drill_incident();
     let md = export_of(&f, Format::Markdown);
     for needle in [
-        "| Mode | **DRILL** |",                                   // incident_opened
-        "| #1 2026-11-22T03:15:00.150000Z | alice",               // session_started
-        "#36 2026-11-22T03:22:23.600000Z: run completed",         // session_ended
-        "ingestion\\_stop failed; the operator chose",            // warning (step)
-        "free space on the data directory",                       // warning (incident)
-        "its condition `vars.dar_dir != \"\"` did not hold",      // step_not_applicable
+        "| Mode | **DRILL** |",                           // incident_opened
+        "| #1 2026-11-22T03:15:00.150000Z | alice",       // session_started
+        "#41 2026-11-22T03:22:23.600000Z: run completed", // session_ended
+        "ingestion\\_stop failed; the operator chose",    // warning (step)
+        "free space on the data directory",               // warning (incident)
+        "its condition `now > vars.t_recovery + vars.ttl` did not hold", // step_not_applicable
         "started by alice (changes the world): `ingestion_stop`", // step_started
-        "process started: pid 5001, process group 5001",          // step_spawned
-        "expectation held — exit code 3",                         // probe_observed
-        "probe **failed** (may recover): OUT\\_OF\\_RANGE",       // probe_observed (error)
-        "**passed** after 3.100s (exit code 0)",                  // step_completed
-        "**failed**: exited with code 1 after 2s (exit code 1)",  // step_failed
-        "**timed out** after 5m",                                 // step_timed_out
-        "**Overridden** (#27",                                    // step_skipped
-        "Validator pod restored from the 02:00 backup.",          // note_added (step)
-        "Debrief: all invariants held",                           // note_added (incident)
-        "to mark it done, with evidence: ingestion log",          // in_doubt_resolved
-        "`torn_tail` — 37 bytes cut off",                         // recovery
-        "Ended | 2026-11-22T03:22:23.000000Z (#34)",              // run_completed
-        "**Verdict: PASS** (#35",                                 // drill_judged
+        "process started: pid 5001, process group 5001",  // step_spawned
+        "expectation held — exit code 3",                 // probe_observed
+        "probe **failed** (may recover): OUT\\_OF\\_RANGE", // probe_observed (error)
+        "**passed** after 3.100s (exit code 0)",          // step_completed
+        "**failed**: exited with code 1 after 2s (exit code 1)", // step_failed
+        "**timed out** after 5m",                         // step_timed_out
+        "**Overridden** (#27",                            // step_skipped
+        "Validator pod restored from the 02:00 backup.",  // note_added (step)
+        "Debrief: all invariants held",                   // note_added (incident)
+        "to mark it done, with evidence: ingestion log",  // in_doubt_resolved
+        "item `splice-amulet-0.1.9.dar` **done**: uploaded, 3 packages", // action_item
+        "`torn_tail` — 37 bytes cut off",                 // recovery
+        "Ended | 2026-11-22T03:22:23.000000Z (#39)",      // run_completed
+        "**Verdict: PASS** (#40",                         // drill_judged
     ] {
         assert!(md.contains(needle), "missing {needle:?}");
     }
@@ -259,9 +260,9 @@ fn markdown_shows_every_kind_of_record() {
         .unwrap()
         .head
         .hex();
-    assert!(md.contains(&format!("records=37\nhead={head}\n")));
+    assert!(md.contains(&format!("records=42\nhead={head}\n")));
     assert!(md.contains(&format!(
-        "canton-dr verify {ID} --expect-head {head} --expect-count 37"
+        "canton-dr verify {ID} --expect-head {head} --expect-count 42"
     )));
 }
 
