@@ -898,8 +898,9 @@ fn verification(out: &mut String, t: &Transcript) {
         let _ = writeln!(
             out,
             "<p>{} The exporter's own redaction pass replaced secret-looking text that the \
-             journal holds in the clear: {}. Review the journal's handling of secrets.</p>",
-            badge("failed", "secrets in the journal"),
+             journal holds: {}. It is either a secret recorded in the clear or text that only \
+             looks like one (a shell variable in a URL); compare with the journal.</p>",
+            badge("failed", "secret-looking text"),
             list.join(", ")
         );
     }

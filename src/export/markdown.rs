@@ -682,7 +682,8 @@ fn verification(out: &mut String, t: &Transcript) {
         let _ = writeln!(
             out,
             "**The exporter's own redaction pass replaced secret-looking text** that the journal \
-             holds in the clear: {}. Review the journal's handling of secrets.\n",
+             holds: {}. It is either a secret recorded in the clear or text that only looks like \
+             one (a shell variable in a URL); compare with the journal.\n",
             list.join(", ")
         );
     }

@@ -504,7 +504,7 @@ pub struct JournalInfo {
     /// What follows the last valid record, when the tail is not clean.
     pub tail_detail: Option<String>,
     /// Spans the exporter's own redaction replaced, per rule (normally none: the journal is
-    /// already redacted).
+    /// already redacted; see `assets/transcript.schema.md`).
     pub export_redactions: BTreeMap<String, u64>,
     /// The command that checks the journal against this transcript.
     pub verify_command: String,

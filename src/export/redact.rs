@@ -88,11 +88,33 @@ fn redact_tree(v: &mut serde_json::Value, counts: &mut BTreeMap<String, u64>) {
     }
 }
 
+/// Placeholders the journal already holds (`<redacted>`, `<redacted:RULE>`) and runbook
+/// variable references (`${name}`): the rules may match them where a secret would stand
+/// (`postgres://ro:${pw}@db`), but they are not secrets.
+static NOT_SECRET: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"<redacted(?::[a-z_]+)?>|\$\{[A-Za-z_][A-Za-z0-9_.]*\}").ok());
+
+/// `text` with every placeholder and variable reference replaced by one marker.
+fn canonical(text: &str) -> Option<String> {
+    NOT_SECRET
+        .as_ref()
+        .map(|re| re.replace_all(text, "\u{0}").into_owned())
+}
+
 /// Runs one text through the redactor's pattern rules. Returns the redacted text, or `None`
 /// when nothing was replaced, and adds the replacements per rule to `counts`.
+///
+/// A text in which the rules replaced only placeholders and variable references is kept as it
+/// is. A text with anything else replaced is redacted whole, and every replacement in it is
+/// counted.
 pub(crate) fn redact_text(text: &str, counts: &mut BTreeMap<String, u64>) -> Option<String> {
     let redacted = PATTERNS.redact(text);
     if redacted.is_clean() {
+        return None;
+    }
+    if let (Some(before), Some(after)) = (canonical(text), canonical(&redacted.text))
+        && before == after
+    {
         return None;
     }
     for (rule, n) in redacted.counts {
@@ -112,8 +134,9 @@ mod tests {
     }
 
     #[test]
-    fn the_key_pattern_compiles() {
+    fn the_patterns_compile() {
         assert!(SECRET_KEY.is_some());
+        assert!(NOT_SECRET.is_some());
     }
 
     #[test]
@@ -125,12 +148,21 @@ mod tests {
         let (out, counts) = red("dsn postgres://app:hunter2@db:5432/x");
         assert_eq!(out, "dsn postgres://app:<redacted:url_password>@db:5432/x");
         assert_eq!(counts.get("url_password"), Some(&1));
+        // A real secret next to a placeholder: the text is redacted.
+        let (out, _) = red("postgres://a:<redacted:registered>@h and token=hunter2hunter2");
+        assert!(!out.contains("hunter2"), "{out}");
+        // A shell variable reference cannot be told from a password: redacted.
+        let (out, _) = red("psql postgres://ro:$PW@db/x");
+        assert_eq!(out, "psql postgres://ro:<redacted:url_password>@db/x");
     }
 
     #[test]
-    fn plain_text_is_left_alone() {
+    fn plain_text_placeholders_and_variables_are_left_alone() {
         let mut counts = BTreeMap::new();
         for text in [
+            "connecting to postgres://ro:<redacted:registered>@db:5432/x",
+            "PW=<redacted> psql postgres://ro:${db_password}@db/x",
+            "password=<redacted:registered>",
             "Stop Tx History Ingestion",
             "offset 18234 at 2026-11-22T03:15:00.123456Z",
             "action SHA-256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",

@@ -5,6 +5,7 @@ mod checkpoint;
 mod cli;
 mod common;
 mod determinism;
+mod end_to_end;
 mod formats;
 mod schema;
 mod secrets;
