@@ -90,7 +90,9 @@ fn redact_tree(v: &mut serde_json::Value, counts: &mut BTreeMap<String, u64>) {
             for (k, val) in map.iter_mut() {
                 match val {
                     Value::String(s)
-                        if secret_key(k) && !s.is_empty() && !s.starts_with("<redacted") =>
+                        if secret_key(k)
+                            && !s.is_empty()
+                            && canonical(s).as_deref() != Some("\u{0}") =>
                     {
                         *s = placeholder(rules::JSON_SECRET);
                         *counts.entry(rules::JSON_SECRET.to_owned()).or_default() += 1;
@@ -224,7 +226,8 @@ mod tests {
     #[test]
     fn secret_keys_in_structured_values_are_redacted() {
         let mut tree = serde_json::json!({
-            "inputs": {"db_password": "hunter2", "n": 3, "token": "", "passwordless": "yes"},
+            "inputs": {"db_password": "hunter2", "n": 3, "token": "", "passwordless": "yes",
+                       "pwd": "<redacted>", "api_key": "<redacted>x"},
             "list": ["postgres://u:pw@h/db"]
         });
         let mut counts = BTreeMap::new();
@@ -233,8 +236,10 @@ mod tests {
         assert_eq!(tree["inputs"]["n"], 3);
         assert_eq!(tree["inputs"]["token"], "");
         assert_eq!(tree["inputs"]["passwordless"], "yes");
+        assert_eq!(tree["inputs"]["pwd"], "<redacted>");
+        assert_eq!(tree["inputs"]["api_key"], "<redacted:json_secret>");
         assert_eq!(tree["list"][0], "postgres://u:<redacted:url_password>@h/db");
-        assert_eq!(counts.get("json_secret"), Some(&1));
+        assert_eq!(counts.get("json_secret"), Some(&2));
         assert_eq!(counts.get("url_password"), Some(&1));
     }
 }
