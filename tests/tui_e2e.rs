@@ -4,12 +4,12 @@
 //! (`CANTON_DR_DATA`), a fixed terminal size and `TERM`, waits for text with bounded polling
 //! and always drains the output.
 
-mod support;
+mod pty;
 
 use std::path::{Path, PathBuf};
 
 use portable_pty::CommandBuilder;
-use support::pty::Pty;
+use pty::Pty;
 
 const RUNBOOK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/runbooks/tui/e2e.toml");
 const QUIT: u32 = 7;

@@ -4,7 +4,7 @@
 //! under test is this test binary re-run in a helper role, driving `run_incident` over a
 //! scripted engine (the CLI's own end-to-end flows are in `tui_e2e.rs`).
 
-mod support;
+mod pty;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -18,7 +18,7 @@ use canton_dr::tui::{TuiOptions, run_incident};
 use canton_dr::value::ValueType;
 use portable_pty::CommandBuilder;
 use secrecy::ExposeSecret;
-use support::pty::Pty;
+use pty::Pty;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 const ROLE: &str = "CANTON_DR_TUI_TERMINAL_ROLE";

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub mod answers;
+pub mod dar;
+pub mod doctor;
 pub mod exit;
+pub mod export;
 pub mod headless;
 pub mod incidents;
 pub mod logging;
@@ -15,6 +18,7 @@ pub mod run;
 pub mod session;
 pub mod show;
 pub mod validate;
+pub mod verify;
 
 /// Guided, crash-safe and auditable disaster recovery for a Canton Network exchange integration.
 ///
@@ -50,10 +54,21 @@ pub enum Command {
     Incidents(incidents::Args),
     /// Repair a damaged journal by cutting it at a record boundary (the original is kept)
     Repair(repair::Args),
+    /// Check a profile before an incident: every read-only probe it makes possible
+    Doctor(doctor::Args),
+    /// Look inside DAR files
+    Dar(dar::Args),
     /// Check runbooks (and profiles) before you need them; reports every problem
     Validate(validate::Args),
     /// Print a runbook as a readable procedure, for study and printing
     Show(show::Args),
+    /// Write the audit transcript of an incident (Markdown, HTML or JSON), from its journal
+    Export(export::Args),
+    /// Check an incident's journal: checksums, hash chain, and the head, count or signed
+    /// checkpoint kept elsewhere
+    Verify(verify::Args),
+    /// Sign the journal's current record count and head with an SSH key
+    Checkpoint(verify::CheckpointArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -66,8 +81,13 @@ pub fn run(cli: Cli) -> color_eyre::Result<u8> {
     match cli.command {
         Some(Command::Validate(a)) => validate::run(&a),
         Some(Command::Show(a)) => show::run(&a, &paths),
+        Some(Command::Export(a)) => export::run(&a, &paths),
+        Some(Command::Verify(a)) => verify::run(&a, &paths),
+        Some(Command::Checkpoint(a)) => verify::run_checkpoint(&a, &paths),
         Some(Command::Incidents(a)) => incidents::run(&a, &paths),
         Some(Command::Repair(a)) => repair::run(&a, &paths, &operator),
+        Some(Command::Dar(a)) => dar::run(&a),
+        Some(Command::Doctor(a)) => runtime()?.block_on(doctor::run(&a, &registry)),
         Some(Command::Run(a)) => runtime()?.block_on(run::run(&a, &paths, operator, registry)),
         Some(Command::Resume(a)) => {
             runtime()?.block_on(run::resume(&a, &paths, operator, registry))

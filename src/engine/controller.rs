@@ -460,9 +460,14 @@ impl Engine {
                 StepStatus::Running { attempt } => attempt,
                 _ => return Ok(()),
             };
+            // The group counts as running while its leader or any member lives (the parent-death
+            // signal reaches only the leader).
             let still_running = s.spawned.filter(|sp| {
-                crate::engine::process::group_status(sp.pgid, sp.start_time)
-                    == crate::engine::process::GroupStatus::Alive
+                matches!(
+                    crate::engine::process::group_status(sp.pgid, sp.start_time),
+                    crate::engine::process::GroupStatus::Alive
+                        | crate::engine::process::GroupStatus::LeaderGone { .. }
+                )
             });
             let action = s.action.clone().unwrap_or_default();
             let cmd = self

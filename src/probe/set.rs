@@ -148,12 +148,14 @@ impl ProbeSet {
             .profile
             .as_ref()
             .ok_or_else(|| ProbeError::new("an sql probe needs a profile"))?;
-        let q = profile
-            .queries
-            .get(&name)
-            .ok_or_else(|| ProbeError::new(format!("profile {} has no query '{name}'", profile.name)))?;
+        let q = profile.queries.get(&name).ok_or_else(|| {
+            ProbeError::new(format!("profile {} has no query '{name}'", profile.name))
+        })?;
         let db = profile.databases.get(&q.database).ok_or_else(|| {
-            ProbeError::new(format!("query '{name}' uses database '{}', which profile {} does not define", q.database, profile.name))
+            ProbeError::new(format!(
+                "query '{name}' uses database '{}', which profile {} does not define",
+                q.database, profile.name
+            ))
         })?;
         let target = crate::probe::sql::SqlTarget {
             url: db.url.clone(),
@@ -164,34 +166,46 @@ impl ProbeSet {
                     ca_file: db.ca_file.clone(),
                 },
             },
-            connect_timeout: db.connect_timeout.to_std().unwrap_or(Duration::from_secs(5)),
-            statement_timeout: db.statement_timeout.to_std().unwrap_or(Duration::from_secs(15)),
+            connect_timeout: db
+                .connect_timeout
+                .to_std()
+                .unwrap_or(Duration::from_secs(5)),
+            statement_timeout: db
+                .statement_timeout
+                .to_std()
+                .unwrap_or(Duration::from_secs(15)),
         };
         let params: Vec<Value> = match req.args.get("params") {
             Some(Value::List(l)) => l.clone(),
             _ => Vec::new(),
         };
-        let result = crate::probe::sql::query(&target, &q.sql, &params).await.map_err(|e| {
-            let retryable = matches!(
-                e,
-                crate::probe::sql::SqlError::Unreachable { .. }
-                    | crate::probe::sql::SqlError::ConnectTimeout { .. }
-                    | crate::probe::sql::SqlError::ConnectRefused { .. }
-                    | crate::probe::sql::SqlError::ConnectionLost { .. }
-                    | crate::probe::sql::SqlError::StatementTimeout { .. }
-            );
-            ProbeError {
-                message: format!("query '{name}': {e}"),
-                retryable,
-            }
-        })?;
+        let result = crate::probe::sql::query(&target, &q.sql, &params)
+            .await
+            .map_err(|e| {
+                let retryable = matches!(
+                    e,
+                    crate::probe::sql::SqlError::Unreachable { .. }
+                        | crate::probe::sql::SqlError::ConnectTimeout { .. }
+                        | crate::probe::sql::SqlError::ConnectRefused { .. }
+                        | crate::probe::sql::SqlError::ConnectionLost { .. }
+                        | crate::probe::sql::SqlError::StatementTimeout { .. }
+                );
+                ProbeError {
+                    message: format!("query '{name}': {e}"),
+                    retryable,
+                }
+            })?;
         sql_observed(&name, req, result)
     }
 }
 
 /// Shapes a query result as the runbook declared it: the first row's columns, `row_count`
 /// and `rows`, each column converted to its declared type.
-fn sql_observed(name: &str, req: &ProbeRequest, result: crate::probe::sql::QueryResult) -> Result<Observed, ProbeError> {
+fn sql_observed(
+    name: &str,
+    req: &ProbeRequest,
+    result: crate::probe::sql::QueryResult,
+) -> Result<Observed, ProbeError> {
     use crate::runbook::expr::Ty;
     let declared: Vec<(String, crate::value::ValueType)> = match &req.call.result_ty {
         Ty::Record(fields) => fields
@@ -206,7 +220,11 @@ fn sql_observed(name: &str, req: &ProbeRequest, result: crate::probe::sql::Query
         if !returned.contains(&col.as_str()) {
             return Err(ProbeError::new(format!(
                 "query '{name}' did not return column '{col}' (it returned: {}); fix the query in the profile",
-                if returned.is_empty() { "no columns".to_owned() } else { returned.join(", ") }
+                if returned.is_empty() {
+                    "no columns".to_owned()
+                } else {
+                    returned.join(", ")
+                }
             )));
         }
     }
@@ -217,7 +235,9 @@ fn sql_observed(name: &str, req: &ProbeRequest, result: crate::probe::sql::Query
             let v = row.get(col).cloned().unwrap_or(Value::Null);
             let v = match v {
                 Value::Null => Value::Null,
-                v => v.coerce(*ty).map_err(|e| ProbeError::new(format!("query '{name}', column '{col}': {e}")))?,
+                v => v
+                    .coerce(*ty)
+                    .map_err(|e| ProbeError::new(format!("query '{name}', column '{col}': {e}")))?,
             };
             out.insert(col.clone(), v);
         }
@@ -225,15 +245,30 @@ fn sql_observed(name: &str, req: &ProbeRequest, result: crate::probe::sql::Query
     }
     let mut fields: Vec<(String, Value)> = declared
         .iter()
-        .map(|(col, _)| (col.clone(), rows.first().and_then(|r| r.get(col).cloned()).unwrap_or(Value::Null)))
+        .map(|(col, _)| {
+            (
+                col.clone(),
+                rows.first()
+                    .and_then(|r| r.get(col).cloned())
+                    .unwrap_or(Value::Null),
+            )
+        })
         .collect();
     let count = rows.len();
     let first = rows
         .first()
-        .map(|r| r.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", "))
+        .map(|r| {
+            r.iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
         .unwrap_or_default();
     fields.push(("row_count".into(), Value::Integer(count as i64)));
-    fields.push(("rows".into(), Value::List(rows.into_iter().map(Value::Map).collect())));
+    fields.push((
+        "rows".into(),
+        Value::List(rows.into_iter().map(Value::Map).collect()),
+    ));
     Ok(Observed {
         summary: match count {
             0 => format!("query '{name}': no rows"),

@@ -355,6 +355,9 @@ impl Profile {
     }
 
     /// Checks that this profile provides everything `runbook` needs. Returns every gap.
+    ///
+    /// Steps whose `when` depends only on site parameters are judged with this profile's values:
+    /// a Helm site need not define the Docker Compose commands.
     pub fn check_against(&self, runbook: &Runbook) -> Diagnostics {
         let mut diags = Diagnostics::default();
         let mut err = |msg: String| {
@@ -367,7 +370,26 @@ impl Profile {
             })
         };
         let rb = &runbook.id;
-        for (name, decl) in &runbook.queries {
+        for (name, decl) in &runbook.params {
+            match self.params.get(name) {
+                None if decl.default.is_none() => err(format!(
+                    "runbook '{rb}' needs parameter '{name}' ({}, {}): add it under [params]",
+                    decl.ty, decl.description
+                )),
+                None => {}
+                Some(v) => {
+                    if let Err(e) = crate::runbook::load::literal_value(decl.ty, v) {
+                        err(format!("params.{name}: {e}"));
+                    }
+                }
+            }
+        }
+        let params = self.param_values(runbook).unwrap_or_default();
+        let used = used_names(runbook, &params);
+        for name in &used.queries {
+            let Some(decl) = runbook.queries.get(name) else {
+                continue;
+            };
             match self.queries.get(name) {
                 None => err(format!(
                     "runbook '{rb}' needs query '{name}' ({}): add [queries.{name}]",
@@ -384,71 +406,27 @@ impl Profile {
                 }
             }
         }
-        for (name, decl) in &runbook.commands {
-            if !self.commands.contains_key(name) {
+        for name in &used.commands {
+            if let (Some(decl), false) = (runbook.commands.get(name), self.commands.contains_key(name)) {
                 err(format!(
                     "runbook '{rb}' needs command '{name}' ({}): add [commands.{name}]",
                     decl.description
                 ));
             }
         }
-        for (name, decl) in &runbook.endpoints {
-            if !self.endpoints.contains_key(name) {
+        for name in &used.endpoints {
+            if let (Some(decl), false) = (runbook.endpoints.get(name), self.endpoints.contains_key(name)) {
                 err(format!(
                     "runbook '{rb}' needs endpoint '{name}' ({}): add [endpoints.{name}]",
                     decl.description
                 ));
             }
         }
-        for (name, decl) in &runbook.params {
-            match self.params.get(name) {
-                None if decl.default.is_none() => err(format!(
-                    "runbook '{rb}' needs parameter '{name}' ({}, {}): add it under [params]",
-                    decl.ty, decl.description
-                )),
-                None => {}
-                Some(v) => {
-                    if let Err(e) = crate::runbook::load::literal_value(decl.ty, v) {
-                        err(format!("params.{name}: {e}"));
-                    }
-                }
-            }
+        if used.ledger_api && self.ledger_api.is_none() {
+            err(format!("runbook '{rb}' talks to the participant's Ledger API: add [ledger_api]"));
         }
-        let mut need_ledger = false;
-        let mut need_admin = false;
-        for step in &runbook.steps {
-            let calls: Vec<&crate::runbook::model::ProbeCall> = match &step.kind {
-                StepKind::Check { probe, .. } | StepKind::Wait { probe, .. } => vec![probe],
-                StepKind::Gate { probe: Some(p), .. } => vec![p],
-                StepKind::Command(c) => {
-                    let mut v = Vec::new();
-                    if let Action::Builtin(p) = &c.action {
-                        v.push(p);
-                    }
-                    if let Some(ver) = &c.verify {
-                        v.push(&ver.probe);
-                    }
-                    v
-                }
-                _ => Vec::new(),
-            };
-            for call in calls {
-                match call.kind.needs {
-                    Needs::LedgerApi => need_ledger = true,
-                    Needs::AdminApi => need_admin = true,
-                    _ => {}
-                }
-            }
-        }
-        if need_ledger && self.ledger_api.is_none() {
-            err(format!(
-                "runbook '{rb}' talks to the participant's Ledger API: add [ledger_api]"
-            ));
-        }
-        if need_admin && self.admin_api.is_none() {
-            err(format!(
-                "runbook '{rb}' talks to the participant's Admin API: add [admin_api]"
-            ));
+        if used.admin_api && self.admin_api.is_none() {
+            err(format!("runbook '{rb}' talks to the participant's Admin API: add [admin_api]"));
         }
         diags
     }
@@ -475,6 +453,74 @@ impl Profile {
     pub fn load_secrets(&self) -> Result<ProfileSecrets, SecretsError> {
         ProfileSecrets::load(self)
     }
+}
+
+/// What the steps that can apply at a site use.
+#[derive(Default)]
+struct Used {
+    queries: std::collections::BTreeSet<String>,
+    commands: std::collections::BTreeSet<String>,
+    endpoints: std::collections::BTreeSet<String>,
+    ledger_api: bool,
+    admin_api: bool,
+}
+
+fn used_names(runbook: &Runbook, params: &BTreeMap<String, Value>) -> Used {
+    let mut used = Used::default();
+    for step in &runbook.steps {
+        if let Some(when) = &step.when {
+            let refs = when.var_refs();
+            if refs.iter().all(|r| params.contains_key(r)) {
+                let b = crate::runbook::expr::Bindings {
+                    value: None,
+                    vars: params,
+                    now: chrono::Utc::now(),
+                };
+                if when.eval_bool(&b) == Ok(false) {
+                    continue;
+                }
+            }
+        }
+        let mut calls: Vec<&crate::runbook::model::ProbeCall> = Vec::new();
+        match &step.kind {
+            StepKind::Check { probe, .. } | StepKind::Wait { probe, .. } => calls.push(probe),
+            StepKind::Gate { probe: Some(p), .. } => calls.push(p),
+            StepKind::Command(c) => {
+                match &c.action {
+                    Action::Builtin(p) => calls.push(p),
+                    Action::Named(n) => {
+                        used.commands.insert(n.clone());
+                    }
+                    _ => {}
+                }
+                if let Some(v) = &c.verify {
+                    calls.push(&v.probe);
+                }
+            }
+            _ => {}
+        }
+        for call in calls {
+            match call.kind.needs {
+                Needs::LedgerApi => used.ledger_api = true,
+                Needs::AdminApi => used.admin_api = true,
+                _ => {}
+            }
+            let name = |k: &str| match call.args.get(k) {
+                Some(crate::runbook::model::Arg::Literal(Value::Text(t))) => Some(t.clone()),
+                _ => None,
+            };
+            if let Some(q) = name("query") {
+                used.queries.insert(q);
+            }
+            if let Some(c) = name("run") {
+                used.commands.insert(c);
+            }
+            if let Some(e) = name("endpoint") {
+                used.endpoints.insert(e);
+            }
+        }
+    }
+    used
 }
 
 fn check_url(url: &str, schemes: &[&str], what: &str, err: &mut impl FnMut(String)) {
