@@ -17,8 +17,8 @@ use canton_dr::runbook::model::Evidence;
 use canton_dr::tui::{TuiOptions, run_incident};
 use canton_dr::value::ValueType;
 use portable_pty::CommandBuilder;
-use secrecy::ExposeSecret;
 use pty::Pty;
+use secrecy::ExposeSecret;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 const ROLE: &str = "CANTON_DR_TUI_TERMINAL_ROLE";
