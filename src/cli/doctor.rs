@@ -39,7 +39,10 @@ pub struct CheckResult {
 
 fn call(kind: &str, args: &[(&str, Value)]) -> Option<ProbeRequest> {
     let kind = ProbeKind::find(kind)?;
-    let args: BTreeMap<String, Value> = args.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    let args: BTreeMap<String, Value> = args
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
     Some(ProbeRequest {
         call: ProbeCall {
             kind,
@@ -51,7 +54,12 @@ fn call(kind: &str, args: &[(&str, Value)]) -> Option<ProbeRequest> {
     })
 }
 
-async fn probe(probes: &ProbeSet, name: &str, req: Option<ProbeRequest>, out: &mut Vec<CheckResult>) -> Option<Value> {
+async fn probe(
+    probes: &ProbeSet,
+    name: &str,
+    req: Option<ProbeRequest>,
+    out: &mut Vec<CheckResult>,
+) -> Option<Value> {
     let req = req?;
     let started = Instant::now();
     let result = tokio::time::timeout(Duration::from_secs(60), probes.observe(&req)).await;
@@ -96,14 +104,48 @@ pub async fn checks(profile: Arc<Profile>, registry: &SecretRegistry) -> Vec<Che
         detail: format!("{} secret(s) read", secrets.all().len()),
         millis: 0,
     });
-    let probes = ProbeSet::new(Some(profile.clone()), secrets.clone(), Arc::new(SystemClock));
+    let probes = ProbeSet::new(
+        Some(profile.clone()),
+        secrets.clone(),
+        Arc::new(SystemClock),
+    );
     if profile.ledger_api.is_some() {
-        probe(&probes, "ledger api: version", call("canton.version", &[]), &mut out).await;
-        probe(&probes, "ledger api: ledger end", call("canton.ledger_end", &[]), &mut out).await;
-        let syncs = probe(&probes, "ledger api: connected synchronizers", call("canton.connected_synchronizers", &[]), &mut out).await;
-        probe(&probes, "ledger api: known packages", call("canton.known_packages", &[]), &mut out).await;
+        probe(
+            &probes,
+            "ledger api: version",
+            call("canton.version", &[]),
+            &mut out,
+        )
+        .await;
+        probe(
+            &probes,
+            "ledger api: ledger end",
+            call("canton.ledger_end", &[]),
+            &mut out,
+        )
+        .await;
+        let syncs = probe(
+            &probes,
+            "ledger api: connected synchronizers",
+            call("canton.connected_synchronizers", &[]),
+            &mut out,
+        )
+        .await;
+        probe(
+            &probes,
+            "ledger api: known packages",
+            call("canton.known_packages", &[]),
+            &mut out,
+        )
+        .await;
         if let Some(toml::Value::String(dir)) = profile.params.get("dar_dir") {
-            probe(&probes, "DARs on the participant", call("canton.dars_present", &[("dir", Value::Text(dir.clone()))]), &mut out).await;
+            probe(
+                &probes,
+                "DARs on the participant",
+                call("canton.dars_present", &[("dir", Value::Text(dir.clone()))]),
+                &mut out,
+            )
+            .await;
         }
         let ids: Vec<String> = match syncs.as_ref().and_then(|v| v.field("ids")) {
             Some(Value::List(l)) => l.iter().map(ToString::to_string).collect(),
@@ -112,15 +154,32 @@ pub async fn checks(profile: Arc<Profile>, registry: &SecretRegistry) -> Vec<Che
         if profile.admin_api.is_some() {
             for id in &ids {
                 let sync = [("synchronizer", Value::Text(id.clone()))];
-                probe(&probes, &format!("admin api: synchronizer time of {id}"), call("canton.synchronizer_time", &sync), &mut out).await;
-                probe(&probes, &format!("admin api: tolerance of {id}"), call("canton.record_time_tolerance", &sync), &mut out).await;
+                probe(
+                    &probes,
+                    &format!("admin api: synchronizer time of {id}"),
+                    call("canton.synchronizer_time", &sync),
+                    &mut out,
+                )
+                .await;
+                probe(
+                    &probes,
+                    &format!("admin api: tolerance of {id}"),
+                    call("canton.record_time_tolerance", &sync),
+                    &mut out,
+                )
+                .await;
             }
         }
     }
     for (name, db) in &profile.databases {
         let started = Instant::now();
         let target = sql_target(db, secrets.databases.get(name).cloned());
-        let r = crate::probe::sql::query(&target, "select current_user as role, version() as server", &[]).await;
+        let r = crate::probe::sql::query(
+            &target,
+            "select current_user as role, version() as server",
+            &[],
+        )
+        .await;
         out.push(CheckResult {
             check: format!("database {name}"),
             ok: r.is_ok(),
@@ -128,7 +187,12 @@ pub async fn checks(profile: Arc<Profile>, registry: &SecretRegistry) -> Vec<Che
                 Ok(res) => res
                     .rows
                     .first()
-                    .map(|row| row.values().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+                    .map(|row| {
+                        row.values()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
                     .unwrap_or_default(),
                 Err(e) => e.to_string(),
             },
@@ -151,8 +215,16 @@ pub async fn checks(profile: Arc<Profile>, registry: &SecretRegistry) -> Vec<Che
                 Ok(res) => format!(
                     "{} row(s); columns {}{}",
                     res.rows.len(),
-                    res.columns.iter().map(|(c, t)| format!("{c} ({t})")).collect::<Vec<_>>().join(", "),
-                    if n > 0 { format!(" (run with {n} NULL parameter(s))") } else { String::new() }
+                    res.columns
+                        .iter()
+                        .map(|(c, t)| format!("{c} ({t})"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if n > 0 {
+                        format!(" (run with {n} NULL parameter(s))")
+                    } else {
+                        String::new()
+                    }
                 ),
                 Err(e) => e.to_string(),
             },
@@ -162,7 +234,10 @@ pub async fn checks(profile: Arc<Profile>, registry: &SecretRegistry) -> Vec<Che
     out
 }
 
-fn sql_target(db: &crate::profile::Database, password: Option<secrecy::SecretString>) -> crate::probe::sql::SqlTarget {
+fn sql_target(
+    db: &crate::profile::Database,
+    password: Option<secrecy::SecretString>,
+) -> crate::probe::sql::SqlTarget {
     crate::probe::sql::SqlTarget {
         url: db.url.clone(),
         password,
@@ -172,8 +247,14 @@ fn sql_target(db: &crate::profile::Database, password: Option<secrecy::SecretStr
                 ca_file: db.ca_file.clone(),
             },
         },
-        connect_timeout: db.connect_timeout.to_std().unwrap_or(Duration::from_secs(5)),
-        statement_timeout: db.statement_timeout.to_std().unwrap_or(Duration::from_secs(15)),
+        connect_timeout: db
+            .connect_timeout
+            .to_std()
+            .unwrap_or(Duration::from_secs(5)),
+        statement_timeout: db
+            .statement_timeout
+            .to_std()
+            .unwrap_or(Duration::from_secs(15)),
     }
 }
 
@@ -201,13 +282,20 @@ pub async fn run(args: &Args, registry: &SecretRegistry) -> color_eyre::Result<u
         println!("profile {} ({})", profile.name, profile.path.display());
         for r in &results {
             let word = if r.ok { "ok    " } else { "FAILED" };
-            println!("  {word} {} ({} ms)\n         {}", r.check, r.millis, r.detail);
+            println!(
+                "  {word} {} ({} ms)\n         {}",
+                r.check, r.millis, r.detail
+            );
         }
         println!(
             "{} of {} checks passed{}",
             results.len() - failed,
             results.len(),
-            if failed == 0 { String::new() } else { format!("; {failed} failed") }
+            if failed == 0 {
+                String::new()
+            } else {
+                format!("; {failed} failed")
+            }
         );
     }
     Ok(if failed == 0 { exit::OK } else { exit::FAILED })

@@ -407,7 +407,9 @@ impl Profile {
             }
         }
         for name in &used.commands {
-            if let (Some(decl), false) = (runbook.commands.get(name), self.commands.contains_key(name)) {
+            if let (Some(decl), false) =
+                (runbook.commands.get(name), self.commands.contains_key(name))
+            {
                 err(format!(
                     "runbook '{rb}' needs command '{name}' ({}): add [commands.{name}]",
                     decl.description
@@ -415,7 +417,10 @@ impl Profile {
             }
         }
         for name in &used.endpoints {
-            if let (Some(decl), false) = (runbook.endpoints.get(name), self.endpoints.contains_key(name)) {
+            if let (Some(decl), false) = (
+                runbook.endpoints.get(name),
+                self.endpoints.contains_key(name),
+            ) {
                 err(format!(
                     "runbook '{rb}' needs endpoint '{name}' ({}): add [endpoints.{name}]",
                     decl.description
@@ -423,10 +428,14 @@ impl Profile {
             }
         }
         if used.ledger_api && self.ledger_api.is_none() {
-            err(format!("runbook '{rb}' talks to the participant's Ledger API: add [ledger_api]"));
+            err(format!(
+                "runbook '{rb}' talks to the participant's Ledger API: add [ledger_api]"
+            ));
         }
         if used.admin_api && self.admin_api.is_none() {
-            err(format!("runbook '{rb}' talks to the participant's Admin API: add [admin_api]"));
+            err(format!(
+                "runbook '{rb}' talks to the participant's Admin API: add [admin_api]"
+            ));
         }
         diags
     }

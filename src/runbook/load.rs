@@ -454,7 +454,11 @@ impl Loader {
             .as_ref()
             .map(|t| t.get_ref().clone())
             .unwrap_or_else(|| unit.header.title.clone());
-        let outer_implements: Vec<String> = raw.implements.as_ref().map(|i| i.get_ref().clone()).unwrap_or_default();
+        let outer_implements: Vec<String> = raw
+            .implements
+            .as_ref()
+            .map(|i| i.get_ref().clone())
+            .unwrap_or_default();
         for mut step in unit.steps {
             step.id = format!("{step_id}.{}", step.id);
             let mut implements = outer_implements.clone();
