@@ -135,7 +135,8 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Releases the reservations of withdrawals just marked failed and records why.
+/// Releases the reservations of withdrawals just marked failed, refunds their customers, and
+/// records why.
 async fn released(
     shared: &Shared,
     client: &tokio_postgres::Client,
@@ -150,6 +151,19 @@ async fn released(
             )
             .await
             .map_err(sql("releasing reservations"))?;
+        client
+            .execute(
+                "INSERT INTO integration.customer_ledger
+                     (customer_id, instrument_admin, instrument_id, direction, reason, amount,
+                      withdrawal_id)
+                 SELECT customer_id, instrument_admin, instrument_id, 'credit',
+                        'withdrawal_refund', amount, withdrawal_id
+                   FROM integration.withdrawals
+                  WHERE withdrawal_id = $1 AND customer_id IS NOT NULL",
+                &[&id],
+            )
+            .await
+            .map_err(sql("refunding the customer"))?;
         shared.truth.record(Fact::ReservationReleased {
             withdrawal_id: id,
             at: Utc::now(),

@@ -117,6 +117,14 @@ fn participant_config(
     Ok(c)
 }
 
+/// Where `pg_dump` and `pg_restore` of the server's version are: next to the server binary
+/// (symbolic links followed), as distribution packages install them.
+fn client_bin_dir() -> Result<PathBuf, SandboxError> {
+    let postgres = ServerBinaries::find(None)?.postgres;
+    let real = std::fs::canonicalize(&postgres).unwrap_or(postgres);
+    Ok(real.parent().map(Path::to_path_buf).unwrap_or_default())
+}
+
 impl Sandbox {
     /// Starts everything, applies the scenario's disaster, writes the profile and
     /// `sandbox.json`.
@@ -168,12 +176,7 @@ impl Sandbox {
             apply_schema(&mut admin).await?;
             super::pg::set_role_password(&admin, READER_ROLE, &opts.db_password).await?;
         }
-        let bin_dir = ServerBinaries::find(None)?
-            .postgres
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let tools = PgTools::new(&cluster, bin_dir, &secrets)?;
+        let tools = PgTools::new(&cluster, client_bin_dir()?, &secrets)?;
 
         let dar_dir = dir.join("dars");
         write_sandbox_dars(&dar_dir).map_err(|e| SandboxError::Refused(e.to_string()))?;

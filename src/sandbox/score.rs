@@ -54,12 +54,19 @@ pub fn score(state: &IncidentState) -> Value {
             _ => {}
         }
         if st.attempts > 1 {
-            deviations.push(format!(
-                "step {} needed {} attempts ({})",
-                step.id,
-                st.attempts,
-                st.failures.join("; ")
-            ));
+            deviations.push(if st.failures.is_empty() {
+                format!(
+                    "step {} ran {} times (interrupted, then run again)",
+                    step.id, st.attempts
+                )
+            } else {
+                format!(
+                    "step {} needed {} attempts ({})",
+                    step.id,
+                    st.attempts,
+                    st.failures.join("; ")
+                )
+            });
         }
         if let Some(b) = step_budget
             && secs > b as f64
