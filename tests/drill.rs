@@ -452,8 +452,12 @@ fn a_drill_whose_sandbox_died_cannot_be_resumed_and_is_cleaned_up() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
+    let socket = std::fs::read_link(dir.join("sandbox/control.sock")).ok();
     let out = run(data.path(), &["resume", "--headless"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    if let Some(socket) = socket {
+        assert!(!socket.exists(), "{} is left", socket.display());
+    }
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("the drill's world is lost") && stderr.contains("cannot be resumed"),

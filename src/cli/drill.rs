@@ -845,6 +845,15 @@ fn world_lost(incident: &mut Incident, operator: &Operator, sandbox_dir: &Path) 
             }
         }
     }
+    // A sandbox in a deep directory keeps its socket in a private directory of its own.
+    if let Ok(socket) = std::fs::read_link(sandbox_dir.join(control::SOCKET_NAME))
+        && let Some(parent) = socket.parent()
+        && parent
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("canton-dr-ctl-"))
+    {
+        let _ = std::fs::remove_dir_all(parent);
+    }
     if sandbox_dir.exists()
         && let Err(e) = std::fs::remove_dir_all(sandbox_dir)
     {

@@ -185,7 +185,8 @@ async fn request(shared: &Shared, conn: &mut Conn) -> Result<(), SandboxError> {
     let Some(amount) = request_amount(balance, holding_amount) else {
         return Ok(());
     };
-    let now = Utc::now();
+    // Microseconds, the precision of the DB and of record times.
+    let now = crate::clock::truncate_to_micros(Utc::now());
     let trec_tgt = now + TimeDelta::from_std(shared.ttl).unwrap_or(TimeDelta::hours(1));
     let id = format!("wd-{:05}", shared.next_id.fetch_add(1, Ordering::Relaxed));
     let receiver = format!("{customer}-wallet::external");
