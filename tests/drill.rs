@@ -628,3 +628,103 @@ fn an_idle_sandbox_stops_by_itself() {
     assert!(!dir.exists());
     assert!(!Path::new(info["pg_dir"].as_str().unwrap()).exists());
 }
+
+/// The screen of a program in a pseudo-terminal.
+struct Screen(std::sync::Arc<Mutex<vt100::Parser>>);
+
+impl Screen {
+    fn text(&self) -> String {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .screen()
+            .contents()
+    }
+
+    fn wait_for(&self, words: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let t = self.text();
+            if words.iter().all(|w| t.contains(w)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never showed {words:?}:\n{t}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn a_new_user_drill_opens_the_interactive_screen_on_the_default_scenario() {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use std::io::{Read, Write};
+    let _one = serial();
+    let data = data_dir();
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 40,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(bin());
+    cmd.args([
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "drill",
+        "validator-restore",
+    ]);
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("CANTON_DR_OPERATOR", "drill-test");
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let parser = std::sync::Arc::new(Mutex::new(vt100::Parser::new(
+        std::num::NonZeroU16::new(40).unwrap(),
+        std::num::NonZeroU16::new(120).unwrap(),
+        0,
+    )));
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let feed = std::sync::Arc::clone(&parser);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            feed.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .process(&buf[..n]);
+        }
+    });
+    let screen = Screen(parser);
+    screen.wait_for(&["DRILL", "Confirm this is a restore from a database backup"]);
+    let mut keys = pair.master.take_writer().unwrap();
+    keys.write_all(b"q").unwrap();
+    screen.wait_for(&["Quit"]);
+    keys.write_all(b"y").unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            screen.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.exit_code(), 7, "quit: resumable");
+    let dir = incident(data.path());
+    let s = state(&dir);
+    assert_eq!(s.mode, canton_dr::engine::record::Mode::Drill);
+    assert!(
+        s.notes
+            .iter()
+            .any(|n| n.text.contains("Drill scenario validator-restore")),
+        "the briefing is journaled"
+    );
+    shut_down(&dir);
+    assert_nothing_left(&dir);
+}
