@@ -438,6 +438,12 @@ fn a_drill_killed_mid_run_resumes_against_its_sandbox_and_passes() {
         "{report:#}"
     );
     assert_nothing_left(&dir);
+    // Resuming a finished drill shows its verdict; its world is not needed any more.
+    let id = dir.file_name().unwrap().to_str().unwrap().to_string();
+    let out = run(data.path(), &["resume", &id, "--headless"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("drill verdict: PASS"));
+    assert_eq!(state(&dir).records, s.records, "nothing was added");
 }
 
 #[test]

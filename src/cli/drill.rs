@@ -27,7 +27,7 @@ use crate::engine::event::{EngineEvent, RunEnd};
 use crate::engine::identity::Operator;
 use crate::engine::incident::{self, Incident, NewIncident};
 use crate::engine::record::{Event, Mode, Record};
-use crate::engine::state::IncidentState;
+use crate::engine::state::{Finish, IncidentState};
 use crate::journal::{self, Journal};
 use crate::runbook::Runbook;
 use crate::runbook::model::StepKind;
@@ -747,6 +747,17 @@ pub async fn resume(
     registry: SecretRegistry,
 ) -> color_eyre::Result<u8> {
     let sandbox_dir = incident.dir.join("sandbox");
+    if let (Some(Finish::Completed), Some((verdict, report))) =
+        (&incident.state.finish, &incident.state.drill)
+    {
+        // Finished and judged: there is nothing to resume, only the verdict to show.
+        println!("{}", render_report(verdict, report));
+        return Ok(if verdict == "PASS" {
+            exit::OK
+        } else {
+            exit::FAILED
+        });
+    }
     let info = SandboxInfo::read(&sandbox_dir).ok();
     let alive = match &info {
         Some(i) if process_alive(i.pid) => control::call(

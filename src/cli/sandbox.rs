@@ -213,6 +213,16 @@ pub async fn ctl(args: &CtlArgs) -> color_eyre::Result<u8> {
             request.args.insert((*var).to_string(), v);
         }
     }
+    // A relative file means one relative to where the command runs, not to the sandbox.
+    for var in ["DUMP", "BACKUP"] {
+        if let Some(v) = request.args.get_mut(var)
+            && !v.is_empty()
+            && std::path::Path::new(v.as_str()).is_relative()
+            && let Ok(cwd) = std::env::current_dir()
+        {
+            *v = cwd.join(v.as_str()).display().to_string();
+        }
+    }
     let timeout = Duration::from_secs(600);
     match control::call(&args.dir, &request, timeout).await {
         Ok(resp) => {
