@@ -1012,7 +1012,7 @@ mod tests {
             Some("restore-compose.remove-volume")
         );
         let err = auto_answers(&scenario, &info(&[]), &runbook).unwrap_err();
-        assert!(err.contains("validator_dump"), "{err}");
+        assert!(err.contains("_dump}") && err.contains("no value"), "{err}");
     }
 
     #[test]
