@@ -314,7 +314,7 @@ async fn schema_applies_and_the_reader_cannot_write() {
     assert!(!leftover, "a failed apply leaves nothing half-done");
 
     let mut admin = cluster.connect("integration").await.unwrap();
-    assert_eq!(apply_schema(&mut admin).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(apply_schema(&mut admin).await.unwrap(), vec![1, 2, 3, 4]);
     assert_eq!(apply_schema(&mut admin).await.unwrap(), Vec::<i32>::new());
 
     let owner_pw = SecretString::from("owner-secret-1");

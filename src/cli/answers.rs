@@ -18,6 +18,12 @@
 //! [steps.restore-db]
 //! run = true
 //! typed = "restore-db"                     # destructive steps need their id typed
+//!
+//! [steps.wait-t-safe]
+//! cancel = true                            # cancel the running wait; it fails, then:
+//! retries = 0
+//! skip = "why"                             # skipping a failed check or wait needs `typed`
+//! typed = "wait-t-safe"
 //! ```
 
 use std::collections::BTreeMap;
@@ -73,6 +79,9 @@ pub struct StepAnswer {
     pub retries: Option<u32>,
     pub in_doubt: Option<String>,
     pub reason: Option<String>,
+    /// Cancel the step while it runs (a wait that would poll on): it fails, and then `skip`
+    /// (with `typed`) or `retries` decide.
+    pub cancel: Option<bool>,
 }
 
 /// An answers file could not be used.
@@ -118,6 +127,11 @@ impl Answers {
 
     fn step(&self, id: &str) -> Option<&StepAnswer> {
         self.steps.get(id)
+    }
+
+    /// Whether the running step is to be cancelled.
+    pub fn cancels(&self, step: &str) -> bool {
+        self.step(step).and_then(|a| a.cancel).unwrap_or(false)
     }
 
     /// How many retries a failed step gets.
@@ -271,5 +285,32 @@ impl Answers {
             };
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cancelled_wait_is_then_skipped_with_its_typed_id() {
+        let a = Answers::parse(
+            "[steps.wait-t-safe]\ncancel = true\nretries = 0\nskip = \"customers wait\"\ntyped = \"wait-t-safe\"\n",
+        )
+        .unwrap();
+        assert!(a.cancels("wait-t-safe"));
+        assert!(!a.cancels("other"));
+        let failed = Waiting::Failed {
+            step: "wait-t-safe".into(),
+            reason: "cancelled by the operator".into(),
+        };
+        match a.answer(&failed, 1).unwrap() {
+            EngineCommand::Skip { reason, typed } => {
+                assert_eq!(reason, "customers wait");
+                assert_eq!(typed.as_deref(), Some("wait-t-safe"));
+            }
+            other => panic!("expected a skip, got {other:?}"),
+        }
     }
 }

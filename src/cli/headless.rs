@@ -66,6 +66,7 @@ pub async fn drive(
         current: None,
     };
     let mut stopped: Option<Stopped> = None;
+    let mut cancelled = std::collections::BTreeSet::new();
     while let Some(event) = events.recv().await {
         match event {
             EngineEvent::Started { state } => {
@@ -73,6 +74,10 @@ pub async fn drive(
                 r.state = Some(*state);
             }
             EngineEvent::Recorded { seq, head, record } => {
+                if let Event::StepStarted { step, .. } = &record.event {
+                    // A new attempt may be cancelled again.
+                    cancelled.remove(step);
+                }
                 r.head = head;
                 if let Some(s) = r.state.as_mut() {
                     // The engine folded the same record; a failure here cannot happen.
@@ -118,7 +123,15 @@ pub async fn drive(
                     handle.send(EngineCommand::Quit);
                 }
             }
-            EngineEvent::Progress(p) => r.progress(&p),
+            EngineEvent::Progress(p) => {
+                if stopped.is_none() && answers.cancels(&p.step) && cancelled.insert(p.step.clone())
+                {
+                    r.heading(&p.step);
+                    r.line("        answer from the answers file: cancel the running step");
+                    handle.send(EngineCommand::Cancel);
+                }
+                r.progress(&p);
+            }
             EngineEvent::Output { line, .. } => r.line(&format!("        | {line}")),
             EngineEvent::Fatal { message } => r.line(&format!("FATAL: {message}")),
             EngineEvent::Finished(end) => {

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod answers;
 pub mod dar;
 pub mod doctor;
+pub mod drill;
 pub mod exit;
 pub mod export;
 pub mod headless;
@@ -15,6 +16,7 @@ pub mod logging;
 pub mod paths;
 pub mod repair;
 pub mod run;
+pub mod sandbox;
 pub mod session;
 pub mod show;
 pub mod validate;
@@ -69,6 +71,11 @@ pub enum Command {
     Verify(verify::Args),
     /// Sign the journal's current record count and head with an SSH key
     Checkpoint(verify::CheckpointArgs),
+    /// Rehearse a runbook against the built-in sandbox, with the disaster already happened;
+    /// judged and scored at the end
+    Drill(drill::DrillArgs),
+    /// Run the sandbox on its own (up), or send it a command (ctl)
+    Sandbox(sandbox::Args),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -77,7 +84,15 @@ pub fn run(cli: Cli) -> color_eyre::Result<u8> {
     let operator = crate::engine::identity::Operator::current(cli.operator.clone());
     let registry = crate::secret::SecretRegistry::new();
     crate::secret::install_redacting_panic_hook(registry.clone());
-    let _log = logging::init(&paths);
+    // `sandbox ctl` runs as the sandbox profile's named commands, with a bare environment:
+    // it logs nothing of its own.
+    let ctl = matches!(
+        &cli.command,
+        Some(Command::Sandbox(sandbox::Args {
+            command: sandbox::SandboxCommand::Ctl(_)
+        }))
+    );
+    let _log = if ctl { None } else { logging::init(&paths) };
     match cli.command {
         Some(Command::Validate(a)) => validate::run(&a),
         Some(Command::Show(a)) => show::run(&a, &paths),
@@ -92,6 +107,11 @@ pub fn run(cli: Cli) -> color_eyre::Result<u8> {
         Some(Command::Resume(a)) => {
             runtime()?.block_on(run::resume(&a, &paths, operator, registry))
         }
+        Some(Command::Drill(a)) => runtime()?.block_on(drill::run(&a, &paths, operator, registry)),
+        Some(Command::Sandbox(a)) => match &a.command {
+            sandbox::SandboxCommand::Up(up) => runtime()?.block_on(sandbox::up(up, &paths)),
+            sandbox::SandboxCommand::Ctl(ctl) => runtime()?.block_on(sandbox::ctl(ctl)),
+        },
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;

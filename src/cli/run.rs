@@ -180,6 +180,7 @@ pub async fn run(
             registry,
             front,
             probes: None,
+            after: None,
         },
     )
     .await?;
@@ -216,11 +217,7 @@ pub async fn resume(
         Err(e) => return Ok(session::report_open_error(&e)),
     };
     if incident.state.mode == Mode::Drill {
-        eprintln!(
-            "canton-dr: {} is a drill; drills are resumed together with their sandbox (this build cannot do that yet)",
-            incident.id
-        );
-        return Ok(exit::USAGE);
+        return crate::cli::drill::resume(incident, args, paths, operator, registry).await;
     }
     let recorded = incident.state.profile.clone();
     let profile_path = match (&args.profile, &recorded) {
@@ -273,6 +270,7 @@ pub async fn resume(
             registry,
             front,
             probes: None,
+            after: None,
         },
     )
     .await?;

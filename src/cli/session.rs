@@ -10,7 +10,7 @@ use crate::cli::exit;
 use crate::cli::headless::{self, HeadlessEnd};
 use crate::clock::{Clock, SystemClock};
 use crate::engine::controller::{Engine, EngineContext};
-use crate::engine::event::RunEnd;
+use crate::engine::event::{EngineEvent, RunEnd};
 use crate::engine::identity::Operator;
 use crate::engine::incident::{Incident, IncidentError};
 use crate::journal::{JournalError, LockError, OpenOutcome};
@@ -37,6 +37,45 @@ pub struct SessionSetup {
     pub front: FrontEnd,
     /// Probes to use instead of the profile's (the sandbox may wrap them).
     pub probes: Option<Arc<dyn Probes>>,
+    /// Runs once the engine has finished (its journal closed, the incident still locked by
+    /// this session), before the front end learns of the end; the events it returns (records
+    /// it appended) reach the front end first. A drill journals its verdict here.
+    pub after: Option<AfterRun>,
+}
+
+/// See [`SessionSetup::after`].
+pub type AfterRun =
+    Box<dyn FnOnce(RunEnd) -> futures::future::BoxFuture<'static, Vec<EngineEvent>> + Send>;
+
+/// Passes the engine's events on, holding back its end until `after` has run.
+fn relay(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<EngineEvent>,
+    mut task: tokio::task::JoinHandle<RunEnd>,
+    after: AfterRun,
+) -> (
+    tokio::sync::mpsc::UnboundedReceiver<EngineEvent>,
+    tokio::task::JoinHandle<RunEnd>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let relay = tokio::spawn(async move {
+        let mut after = Some(after);
+        while let Some(event) = events.recv().await {
+            if let EngineEvent::Finished(announced) = &event {
+                // The engine ends right after announcing it; then its journal is closed.
+                let end = (&mut task).await.unwrap_or_else(|_| announced.clone());
+                if let Some(f) = after.take() {
+                    for extra in f(end.clone()).await {
+                        let _ = tx.send(extra);
+                    }
+                }
+                let _ = tx.send(event);
+                return end;
+            }
+            let _ = tx.send(event);
+        }
+        task.await.unwrap_or(RunEnd::Fatal)
+    });
+    (rx, relay)
 }
 
 /// How a session ended.
@@ -78,6 +117,10 @@ pub async fn run(incident: Incident, setup: SessionSetup) -> color_eyre::Result<
         );
     }
     let (handle, events, task) = Engine::start(state, Box::new(journal), ctx);
+    let (events, task) = match setup.after {
+        Some(after) => relay(events, task, after),
+        None => (events, task),
+    };
     let (end, code) = match &setup.front {
         FrontEnd::Headless { answers } => {
             let mut stdout = std::io::stdout();

@@ -77,9 +77,19 @@ fn holder(operator: &Operator) -> HolderInfo {
 impl Incident {
     /// Creates the incident directory and journal and records the opening.
     pub fn create(n: NewIncident<'_>) -> Result<Incident, IncidentError> {
-        let now = n.clock.now();
-        let id = new_id(&n.runbook.id, now);
+        let id = new_id(&n.runbook.id, n.clock.now());
         let dir = journal::create_incident_dir(n.root, &id)?;
+        Incident::create_in(dir, id, n)
+    }
+
+    /// Like [`Incident::create`], in a directory made beforehand with
+    /// [`journal::create_incident_dir`] (a drill starts its sandbox there first).
+    pub fn create_in(
+        dir: PathBuf,
+        id: String,
+        n: NewIncident<'_>,
+    ) -> Result<Incident, IncidentError> {
+        let now = n.clock.now();
         let lock = IncidentLock::acquire(&dir, &holder(n.operator))?;
         let mut journal = Journal::create(&dir)?;
         let record = Record {

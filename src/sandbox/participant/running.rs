@@ -428,6 +428,15 @@ impl RunningParticipant {
         ids
     }
 
+    /// Records `count` participant-local topology transactions (party allocations, user
+    /// onboarding): each takes an offset on this node only, so restoring an earlier backup
+    /// loses them and shifts the offsets of everything after. Returns their update ids.
+    pub fn local_topology_transactions(&self, count: u32) -> Vec<String> {
+        let ids = self.shared().world().local_topology(count);
+        self.shared().publish();
+        ids
+    }
+
     /// Uploads a DAR, as `UploadDarFile` does; returns its package ids.
     pub fn upload_dar(&self, bytes: &[u8]) -> Result<Vec<String>, ParticipantError> {
         self.require_up()?;

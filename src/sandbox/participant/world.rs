@@ -255,6 +255,19 @@ impl World {
         }
     }
 
+    /// Records `count` participant-local topology transactions (party allocations, user
+    /// onboarding) at the clean record time; they exist only on this node, so a restore from
+    /// an earlier backup loses them and every later offset shifts. Returns their update ids.
+    pub fn local_topology(&mut self, count: u32) -> Vec<String> {
+        (0..count)
+            .map(|_| {
+                let id = self.next_topology_id();
+                self.node.topology(id.clone());
+                id
+            })
+            .collect()
+    }
+
     /// One tick at wall-clock `now`, `elapsed` real time after the previous one: traffic and
     /// queued submissions are sequenced, the synchronizer clock moves to `now`, and a running
     /// participant processes what it can.
@@ -399,6 +412,24 @@ mod tests {
         assert_eq!(merge.kind, TxKind::Merge);
         assert_eq!(merge.inputs, oldest);
         assert_eq!(w.sync.active_holdings().len(), 2);
+    }
+
+    #[test]
+    fn local_topology_after_a_backup_is_lost_and_later_offsets_shift_down() {
+        let mut c = config();
+        c.reconnect_topology_transactions = 0;
+        let mut w = World::new(&c, &[], t(0));
+        let backup = w.node.backup(w.sync.id(), t(0));
+        let local = w.local_topology(2);
+        assert_eq!(local.len(), 2);
+        w.tick(t(100), Duration::from_millis(100));
+        let deposit = w.sync.history()[0].update_id.clone();
+        let before = w.node.offset_of(&deposit).unwrap_or_default();
+        w.node
+            .restore(&backup, super::super::config::CatchUp::Instant, &w.sync);
+        w.tick(t(100), Duration::ZERO);
+        assert_eq!(w.node.offset_of(&local[0]), None, "lost with the restore");
+        assert_eq!(w.node.offset_of(&deposit), Some(before - 2));
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "003_views.sql",
         sql: include_str!("../../../assets/schema/003_views.sql"),
     },
+    Migration {
+        version: 4,
+        name: "004_ingestion_progress.sql",
+        sql: include_str!("../../../assets/schema/004_ingestion_progress.sql"),
+    },
 ];
 
 /// The role that owns and writes the Integration DB.
