@@ -117,18 +117,24 @@ fn only_incident(data: &Path) -> PathBuf {
 }
 
 fn resume(data: &Path, answers: &str) -> (i32, String) {
-    let out = canton_dr(data)
-        .args(["resume", "--answers", corpus(answers).to_str().unwrap()])
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
+    // A step's processes outlive the killed tool briefly (the parent-death signal reaches the
+    // group leader only); while any lives, resume refuses a re-run. Wait for them to finish.
+    for _ in 0..50 {
+        let out = canton_dr(data)
+            .args(["resume", "--answers", corpus(answers).to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+        );
+        if !text.contains("still running from before the crash") {
+            return (out.status.code().unwrap_or(-1), text);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("a step stayed running for 5 s after the tool was killed");
 }
 
 #[test]
