@@ -254,3 +254,32 @@ fn after_a_crash_the_interrupted_command_is_put_to_the_operator() {
     quit(&mut p);
     assert!(site.marker().exists());
 }
+
+#[test]
+fn without_a_command_the_start_screen_offers_incidents_and_runbooks() {
+    let site = Site::new();
+    // One incident to resume: a run that stops at its first question.
+    let profile = site.path().join("profile.toml");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_canton-dr"))
+        .args([
+            "run",
+            RUNBOOK,
+            "--profile",
+            profile.to_str().expect("utf-8"),
+            "--headless",
+        ])
+        .env("CANTON_DR_DATA", site.path().join("data"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run");
+    assert_eq!(status.status.code(), Some(4));
+    let mut cmd = site.command(&[]);
+    cmd.cwd(env!("CARGO_MANIFEST_DIR"));
+    let mut p = Pty::spawn(cmd, 110, 32);
+    p.wait_for("Runbooks to start");
+    p.wait_for("validator-restore");
+    p.wait_for("Incidents (1 to resume");
+    p.send("q");
+    assert_eq!(p.wait_exit(), 0, "{}", p.screen());
+    left_cleanly(&p);
+}

@@ -19,6 +19,7 @@ pub mod run;
 pub mod sandbox;
 pub mod session;
 pub mod show;
+pub mod start;
 pub mod validate;
 pub mod verify;
 
@@ -112,6 +113,7 @@ pub fn run(cli: Cli) -> color_eyre::Result<u8> {
             sandbox::SandboxCommand::Up(up) => runtime()?.block_on(sandbox::up(up, &paths)),
             sandbox::SandboxCommand::Ctl(ctl) => runtime()?.block_on(sandbox::ctl(ctl)),
         },
+        None if start::available() => runtime()?.block_on(start::run(&paths, operator, registry)),
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;

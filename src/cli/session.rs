@@ -148,7 +148,8 @@ pub async fn run(incident: Incident, setup: SessionSetup) -> color_eyre::Result<
         Err(_) => end,
     };
     drop(lock);
-    if end != RunEnd::Completed {
+    // The interactive screen says this itself when it closes.
+    if end != RunEnd::Completed && matches!(setup.front, FrontEnd::Headless { .. }) {
         eprintln!(
             "canton-dr: incident {id} is saved in {}; continue with `canton-dr resume {id}`",
             dir.display()
