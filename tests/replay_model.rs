@@ -244,7 +244,10 @@ fn check_history(script: Vec<(bool, u8)>, first: Vec<Move>, crash_at: usize, sec
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(32),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn replay_equals_live(
