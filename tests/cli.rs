@@ -286,3 +286,76 @@ fn incidents_lists_what_is_on_disk() {
     assert_eq!(v[0]["status"], "in-progress");
     assert_eq!(v[0]["mode"], "live");
 }
+
+#[test]
+fn show_prints_the_procedure_in_order() {
+    let data = tempfile::tempdir().unwrap();
+    let out = canton_dr(data.path())
+        .args(["show", "validator-restore", "--format", "md"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("# Restore the Exchange Validator Node from a backup"),
+        "{text}"
+    );
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("show lacks {needle:?}"))
+    };
+    assert!(at("Stop Tx History Ingestion") < at("Read tRecovery"));
+    assert!(at("Read tRecovery") < at("Re-upload every missing DAR"));
+    assert!(at("Re-upload every missing DAR") < at("Restart Tx History Ingestion"));
+    assert!(text.contains("**Caveat:**") && text.contains("30 days"));
+    assert!(text.contains("query `last_ingested`"));
+    let out = canton_dr(data.path())
+        .args(["show", "no-such-runbook"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no runbook 'no-such-runbook'"));
+}
+
+#[test]
+fn dar_inspect_reads_package_ids_from_the_archive() {
+    let data = tempfile::tempdir().unwrap();
+    let dar = root().join("../shared/fixtures/dars/canton-builtin-admin-workflow-ping.dar");
+    let out = canton_dr(data.path())
+        .args(["dar", "inspect", "--json"])
+        .arg(&dar)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let main = v["main_package_id"].as_str().unwrap();
+    assert_eq!(main.len(), 64);
+    assert!(
+        main.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
+    assert!(
+        v["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["package_id"] == main)
+    );
+    let out = canton_dr(data.path())
+        .args(["dar", "inspect"])
+        .arg(root().join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a zip archive"));
+}

@@ -591,6 +591,63 @@ fn sandbox_up_prints_one_json_object_keeps_secrets_out_and_obeys_ctl() {
         let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", f.display());
     }
+    // doctor: every read-only check the generated profile makes possible passes …
+    let profile_path = dir.join("profile.toml");
+    let o = run(
+        data.path(),
+        &[
+            "doctor",
+            "--json",
+            "--profile",
+            profile_path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let checks: Vec<String> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap().to_owned())
+        .collect();
+    for want in [
+        "ledger api: version",
+        "ledger api: connected synchronizers",
+        "database integration",
+        "query last_ingested",
+        "DARs on the participant",
+    ] {
+        assert!(
+            checks.iter().any(|c| c == want),
+            "doctor lacks {want}: {checks:?}"
+        );
+    }
+    assert!(
+        checks.iter().any(|c| c.starts_with("admin api: tolerance")),
+        "{checks:?}"
+    );
+    // … and a profile pointing at nothing fails, saying where.
+    let broken = data.path().join("broken-profile.toml");
+    let port = info["ledger_api"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    std::fs::write(&broken, profile.replace(&format!(":{port}"), ":9")).unwrap();
+    let o = run(
+        data.path(),
+        &["doctor", "--profile", broken.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out_text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out_text.contains("FAILED ledger api: version"),
+        "{out_text}"
+    );
+    assert!(out_text.contains("127.0.0.1:9"), "{out_text}");
+    assert!(!out_text.contains(token) && !out_text.contains(password));
     assert_eq!(ctl(&["sandbox", "shutdown"]).status.code(), Some(0));
     let out = finish(child, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -615,3 +615,44 @@ title = "After"
         .unwrap();
     assert!(resolved < next_step);
 }
+
+#[tokio::test]
+async fn too_little_disk_space_is_warned_about_and_blocks_commands() {
+    let w = World::new(
+        &runbook(
+            r#"
+[[step]]
+id = "run"
+kind = "command"
+title = "Run"
+argv = ["true"]
+timeout = "10s"
+"#,
+        ),
+        None,
+    );
+    let incident = w.create(Mode::Live);
+    let mut d = w.start_with(incident, Arc::new(ScriptedProbes::default()), |ctx| {
+        ctx.min_free = u64::MAX
+    });
+    assert!(matches!(d.waiting().await, Waiting::Run { .. }));
+    d.send(EngineCommand::Run { typed: None });
+    let waiting = d.waiting().await;
+    assert!(
+        matches!(&waiting, Waiting::Blocked { reason, .. } if reason.contains("MiB free")),
+        "{waiting:?}"
+    );
+    d.send(EngineCommand::Skip {
+        reason: "no space; run by hand".into(),
+        typed: None,
+    });
+    assert_eq!(d.finished().await, RunEnd::Completed);
+    let records = d.journal();
+    assert!(records.iter().any(|r| matches!(&r.event, Event::Warning { step: None, message } if message.contains("commands will be refused"))));
+    assert!(
+        !records
+            .iter()
+            .any(|r| matches!(&r.event, Event::StepStarted { .. })),
+        "nothing ran"
+    );
+}

@@ -182,6 +182,7 @@ impl Engine {
             resumed,
             tool_version: self.ctx.tool_version.clone(),
         });
+        let start = start.and_then(|()| self.disk_preflight());
         let result = match start {
             Ok(()) => self.drive().await,
             Err(h) => Err(h),
@@ -211,6 +212,22 @@ impl Engine {
         };
         self.emit(EngineEvent::Finished(end.clone()));
         end
+    }
+
+    /// R18 at the start of a session: warn (journaled) when the journal's file system is short of
+    /// space; command steps are refused until it is freed.
+    fn disk_preflight(&mut self) -> Result<(), Halt> {
+        match crate::journal::free_bytes(&self.ctx.incident_dir) {
+            Ok(free) if free < self.ctx.min_free => self.record(Event::Warning {
+                step: None,
+                message: format!(
+                    "only {} MiB free where the journal lives; commands will be refused until at least {} MiB are free",
+                    free / (1024 * 1024),
+                    self.ctx.min_free / (1024 * 1024)
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn fatal(&self, message: String) -> RunEnd {

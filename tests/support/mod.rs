@@ -118,6 +118,16 @@ impl World {
     }
 
     pub fn start(&self, incident: Incident, probes: Arc<dyn Probes>) -> Driver {
+        self.start_with(incident, probes, |_| {})
+    }
+
+    /// Like `start`, with a chance to change the engine's settings.
+    pub fn start_with(
+        &self,
+        incident: Incident,
+        probes: Arc<dyn Probes>,
+        tweak: impl FnOnce(&mut EngineContext),
+    ) -> Driver {
         let mut ctx = EngineContext::new(
             World::operator(),
             Arc::new(SystemClock),
@@ -131,6 +141,7 @@ impl World {
         });
         ctx.kill_grace = Duration::from_millis(300);
         ctx.observe_every = Duration::from_millis(200);
+        tweak(&mut ctx);
         let dir = incident.dir.clone();
         let lock = incident.lock;
         let (handle, events, task) = Engine::start(incident.state, Box::new(incident.journal), ctx);
