@@ -92,7 +92,11 @@ pub fn run(cli: Cli) -> color_eyre::Result<u8> {
             command: sandbox::SandboxCommand::Ctl(_)
         }))
     );
-    let _log = if ctl { None } else { logging::init(&paths) };
+    let _log = if ctl {
+        None
+    } else {
+        logging::init(&paths, &registry)
+    };
     match cli.command {
         Some(Command::Validate(a)) => validate::run(&a),
         Some(Command::Show(a)) => show::run(&a, &paths),
@@ -109,7 +113,9 @@ pub fn run(cli: Cli) -> color_eyre::Result<u8> {
         }
         Some(Command::Drill(a)) => runtime()?.block_on(drill::run(&a, &paths, operator, registry)),
         Some(Command::Sandbox(a)) => match &a.command {
-            sandbox::SandboxCommand::Up(up) => runtime()?.block_on(sandbox::up(up, &paths)),
+            sandbox::SandboxCommand::Up(up) => {
+                runtime()?.block_on(sandbox::up(up, &paths, registry))
+            }
             sandbox::SandboxCommand::Ctl(ctl) => runtime()?.block_on(sandbox::ctl(ctl)),
         },
         None => {
