@@ -84,6 +84,9 @@ pub fn run(cli: Cli) -> color_eyre::Result<u8> {
     let operator = crate::engine::identity::Operator::current(cli.operator.clone());
     let registry = crate::secret::SecretRegistry::new();
     crate::secret::install_redacting_panic_hook(registry.clone());
+    // Test builds only: failpoints configured by the FAILPOINTS variable.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     // `sandbox ctl` runs as the sandbox profile's named commands, with a bare environment:
     // it logs nothing of its own.
     let ctl = matches!(
