@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed assertion
 //! Whole drills of the real binary against its real sandbox (PostgreSQL, the simulated
-//! participant over loopback gRPC, pg_dump backups): both disasters and every fault scenario
-//! with `--auto`, a drill killed with SIGKILL and resumed, a drill whose world died, and the
+//! participant over loopback gRPC, pg_dump backups): both disasters, the validator backup and
+//! every fault scenario with `--auto`, a drill killed with SIGKILL and resumed, a drill whose world died, and the
 //! `sandbox up`/`ctl` commands. After every test no sandbox process, PostgreSQL server or
 //! sandbox directory is left (checked in /proc and on disk).
 //!
@@ -350,6 +350,73 @@ fn backups_in_the_wrong_order_stop_the_run_at_the_order_check() {
     );
 }
 
+#[test]
+fn validator_backup_drill_passes_and_its_judge_restores_the_uploaded_pair() {
+    let _one = serial();
+    let s = assert_passes("validator-backup", "validator-backup");
+    let (_, report) = report(&s);
+    let names: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        canton_dr::sandbox::backup_judge::CHECKS,
+        "the backup judge's checks, in order"
+    );
+    let ev = |name: &str| {
+        check(&report, name)["evidence"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let restores = ev("backup-restores");
+    assert!(
+        restores.contains("validator app's state") && restores.contains("participant state of"),
+        "{restores}"
+    );
+    assert!(ev("validator-dump-first").contains("strictly before"));
+    let stored = ev("identities-in-secret-store");
+    assert!(
+        stored.contains("the identity of PAR::participant::1220"),
+        "{stored}"
+    );
+    // The judge searched the sandbox and the whole incident (journal, logs) for the keys.
+    let scan = ev("no-key-material-outside-secret-store");
+    assert!(
+        scan.contains("/incidents/") && scan.contains("outside the secret store"),
+        "{scan}"
+    );
+    assert!(ev("retention-applied").contains("4 files of the earlier backup are deleted"));
+    // Every command step ran once and printed what the runbook captures.
+    for var in ["identities_file", "validator_dump", "participant_dump"] {
+        assert!(s.vars[var].to_string().starts_with('/'), "{var}");
+    }
+}
+
+#[test]
+fn a_backup_job_that_dumps_the_participant_first_stops_at_the_order_check() {
+    let _one = serial();
+    let (data, out) = drill("backup-participant-first", "validator-backup");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let dir = incident(data.path());
+    let s = state(&dir);
+    match status(&s, "check-order") {
+        StepStatus::Failed { reason } => {
+            assert!(reason.contains("NOT taken before"), "{reason}")
+        }
+        other => panic!("check-order is {other:?}"),
+    }
+    assert!(s.drill.is_none(), "an unfinished drill is not judged");
+    // Nothing was uploaded or deleted.
+    assert_eq!(*status(&s, "upload"), StepStatus::Pending);
+    assert_eq!(*status(&s, "retention"), StepStatus::Pending);
+    shut_down(&dir);
+    assert_nothing_left(&dir);
+}
+
 fn assert_judged_fail(scenario: &str, runbook: &str, failing: &str) -> Value {
     let (data, out) = drill(scenario, runbook);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -492,7 +559,7 @@ fn the_list_names_runbooks_scenarios_and_what_each_must_end_in() {
         .collect();
     assert!(ids.contains(&"validator-restore") && ids.contains(&"integration-db-restore"));
     let scenarios = v["scenarios"].as_array().unwrap();
-    assert_eq!(scenarios.len(), 9);
+    assert_eq!(scenarios.len(), 11);
     let early = scenarios
         .iter()
         .find(|s| s["name"] == "withdrawals-enabled-early")

@@ -24,6 +24,8 @@ async fn start(dir: &tempfile::TempDir) -> Arc<Sandbox> {
         db_password: SecretString::from("test-reader-password"),
         exe: PathBuf::from("/nonexistent/canton-dr"),
         pg_root: None,
+        identity_key: None,
+        registry: canton_dr::secret::SecretRegistry::new(),
     })
     .await
     .unwrap()

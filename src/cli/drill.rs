@@ -450,9 +450,10 @@ async fn judge_and_record(
     if let Some((verdict, report)) = &state.drill {
         return Ok((verdict.clone(), report.clone(), Vec::new()));
     }
+    // A backup drill's judge also searches the incident (journal, logs) for key material.
     let resp = control::call(
         sandbox_dir,
-        &Request::new("sandbox", "judge"),
+        &Request::new("sandbox", "judge").arg("SCAN", dir.display().to_string()),
         Duration::from_secs(120),
     )
     .await
@@ -978,6 +979,8 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), PathBuf::from(v)))
                 .collect(),
+            secret_store: "/s/secret-store".into(),
+            backup_destination: "/s/backup-destination".into(),
             synchronizer_id: String::new(),
             treasury_party: String::new(),
             pg_dir: "/p".into(),

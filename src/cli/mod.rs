@@ -85,6 +85,9 @@ pub fn run(cli: Cli) -> color_eyre::Result<u8> {
     let operator = crate::engine::identity::Operator::current(cli.operator.clone());
     let registry = crate::secret::SecretRegistry::new();
     crate::secret::install_redacting_panic_hook(registry.clone());
+    // Test builds only: failpoints configured by the FAILPOINTS variable.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     // `sandbox ctl` runs as the sandbox profile's named commands, with a bare environment:
     // it logs nothing of its own.
     let ctl = matches!(
@@ -93,7 +96,11 @@ pub fn run(cli: Cli) -> color_eyre::Result<u8> {
             command: sandbox::SandboxCommand::Ctl(_)
         }))
     );
-    let _log = if ctl { None } else { logging::init(&paths) };
+    let _log = if ctl {
+        None
+    } else {
+        logging::init(&paths, &registry)
+    };
     match cli.command {
         Some(Command::Validate(a)) => validate::run(&a),
         Some(Command::Show(a)) => show::run(&a, &paths),
@@ -110,7 +117,9 @@ pub fn run(cli: Cli) -> color_eyre::Result<u8> {
         }
         Some(Command::Drill(a)) => runtime()?.block_on(drill::run(&a, &paths, operator, registry)),
         Some(Command::Sandbox(a)) => match &a.command {
-            sandbox::SandboxCommand::Up(up) => runtime()?.block_on(sandbox::up(up, &paths)),
+            sandbox::SandboxCommand::Up(up) => {
+                runtime()?.block_on(sandbox::up(up, &paths, registry))
+            }
             sandbox::SandboxCommand::Ctl(ctl) => runtime()?.block_on(sandbox::ctl(ctl)),
         },
         None if start::available() => runtime()?.block_on(start::run(&paths, operator, registry)),

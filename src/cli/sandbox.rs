@@ -17,8 +17,26 @@ use crate::sandbox::{Sandbox, SandboxInfo, SandboxOptions, scenario};
 pub const TOKEN_ENV: &str = "CANTON_DR_SANDBOX_TOKEN";
 /// The password of the sandbox's read-only database role (random when unset).
 pub const DB_PASSWORD_ENV: &str = "CANTON_DR_SANDBOX_DB_PASSWORD";
+/// The bytes of the sandbox participant's namespace key pair (random when unset), so that a
+/// test can look for them where they must not be.
+pub const IDENTITY_KEY_ENV: &str = "CANTON_DR_SANDBOX_IDENTITY_KEY";
 /// Variables `ctl` passes on to the sandbox when set (the named commands' inputs).
-const PASSED_ENV: &[&str] = &["START_OFFSET", "DUMP", "BACKUP"];
+const PASSED_ENV: &[&str] = &[
+    "START_OFFSET",
+    "DUMP",
+    "BACKUP",
+    "FILE",
+    "VALIDATOR_DUMP",
+    "PARTICIPANT_DUMP",
+];
+/// Of which files, made absolute against the working directory.
+const FILE_ENV: &[&str] = &[
+    "DUMP",
+    "BACKUP",
+    "FILE",
+    "VALIDATOR_DUMP",
+    "PARTICIPANT_DUMP",
+];
 
 /// Arguments of `sandbox`.
 #[derive(Debug, clap::Args)]
@@ -92,8 +110,12 @@ fn secret_from_env(var: &str) -> SecretString {
     }
 }
 
-/// Runs `sandbox up`.
-pub async fn up(args: &UpArgs, paths: &Paths) -> color_eyre::Result<u8> {
+/// Runs `sandbox up`; the sandbox registers its secrets in `registry`.
+pub async fn up(
+    args: &UpArgs,
+    paths: &Paths,
+    registry: crate::secret::SecretRegistry,
+) -> color_eyre::Result<u8> {
     let idle = match idle_timeout(&args.idle_timeout) {
         Ok(d) => d,
         Err(e) => {
@@ -125,6 +147,11 @@ pub async fn up(args: &UpArgs, paths: &Paths) -> color_eyre::Result<u8> {
         db_password: secret_from_env(DB_PASSWORD_ENV),
         exe: std::env::current_exe()?,
         pg_root: None,
+        identity_key: std::env::var(IDENTITY_KEY_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from),
+        registry,
     };
     let sandbox = match Sandbox::start(opts).await {
         Ok(s) => s,
@@ -214,8 +241,8 @@ pub async fn ctl(args: &CtlArgs) -> color_eyre::Result<u8> {
         }
     }
     // A relative file means one relative to where the command runs, not to the sandbox.
-    for var in ["DUMP", "BACKUP"] {
-        if let Some(v) = request.args.get_mut(var)
+    for var in FILE_ENV {
+        if let Some(v) = request.args.get_mut(*var)
             && !v.is_empty()
             && std::path::Path::new(v.as_str()).is_relative()
             && let Ok(cwd) = std::env::current_dir()

@@ -320,6 +320,8 @@ impl Engine {
     }
 
     async fn run_step(&mut self, step: &Step) -> Result<(), Halt> {
+        // Test builds only (feature `failpoints`): a panic inside a step.
+        fail::fail_point!("engine::step");
         match &step.kind {
             StepKind::Manual { .. } => self.manual(step).await,
             StepKind::Input { .. } => self.input(step).await,

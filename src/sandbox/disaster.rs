@@ -1,6 +1,7 @@
 //! Applying a scenario's disaster to a freshly started sandbox: let the world run, take the
 //! backup (with its faults), let the world run on, and lose the validator node or the
-//! Integration DB's data.
+//! Integration DB's data. A backup drill loses nothing: its world only gets an earlier backup
+//! for the retention to delete.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use super::backup_job::BackupJob;
 use super::db::{INTEGRATION_DB, IntegrationDb};
 use super::dumps::{PgTools, dump_name};
 use super::error::SandboxError;
@@ -30,6 +32,7 @@ pub struct World<'a> {
     pub truth: &'a Truth,
     pub backups_dir: PathBuf,
     pub tools: &'a PgTools,
+    pub job: &'a BackupJob,
 }
 
 /// Backs the Integration DB up (`pg_dump -Fc`) into `dir`; returns the file.
@@ -92,6 +95,17 @@ pub async fn apply(w: &World<'_>, disaster: &Disaster) -> Result<Aftermath, Sand
             after.backups.insert("integration".into(), path);
             let_run(disaster.after_backup, &mut after.waited).await;
             lose_integration_data(w).await?;
+        }
+        DisasterKind::ValidatorBackup => {
+            if let Some(age) = disaster.previous_backup_age {
+                let earlier = w.job.seed_previous(w.node, age).await?;
+                after
+                    .backups
+                    .insert("earlier-validator".into(), earlier.validator);
+                after
+                    .backups
+                    .insert("earlier-participant".into(), earlier.participant);
+            }
         }
     }
     Ok(after)

@@ -263,6 +263,46 @@ pub fn rewrite_creation_time(path: &Path, at: DateTime<Utc>) -> Result<(), Sandb
     file.sync_all().map_err(SandboxError::io("sync", path))
 }
 
+fn decode_int(bytes: &[u8]) -> i64 {
+    let mut v: i64 = 0;
+    for (j, b) in bytes.iter().skip(1).enumerate().take(7) {
+        v |= i64::from(*b) << (8 * j);
+    }
+    if bytes.first() == Some(&1) { -v } else { v }
+}
+
+/// The creation time in the header of the custom-format archive at `path` (as written with
+/// `TZ=UTC`, so read as UTC).
+pub fn creation_time(path: &Path) -> Result<DateTime<Utc>, SandboxError> {
+    let mut file = File::open(path).map_err(SandboxError::io("open", path))?;
+    let mut header = vec![0u8; 128];
+    let n = read_up_to(&mut file, &mut header).map_err(SandboxError::io("read", path))?;
+    header.truncate(n);
+    let fields = locate_time(&header, path)?;
+    let width = 1 + usize::from(fields.int_size);
+    let start = usize::try_from(fields.offset).unwrap_or(usize::MAX);
+    let v: Vec<i64> = (0..7)
+        .map(|k| {
+            let at = start + k * width;
+            header.get(at..at + width).map(decode_int).unwrap_or(-1)
+        })
+        .collect();
+    let date = chrono::NaiveDate::from_ymd_opt(
+        i32::try_from(v[5] + 1900).unwrap_or(0),
+        u32::try_from(v[4] + 1).unwrap_or(0),
+        u32::try_from(v[3]).unwrap_or(0),
+    );
+    let time = date.and_then(|d| {
+        d.and_hms_opt(
+            u32::try_from(v[2]).unwrap_or(99),
+            u32::try_from(v[1]).unwrap_or(99),
+            u32::try_from(v[0]).unwrap_or(99),
+        )
+    });
+    time.map(|t| t.and_utc())
+        .ok_or_else(|| bad(path, "the creation time in its header is not a valid time"))
+}
+
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -330,6 +370,7 @@ mod tests {
         );
         let mtime: DateTime<Utc> = fs::metadata(&path).unwrap().modified().unwrap().into();
         assert_eq!(mtime, at);
+        assert_eq!(creation_time(&path).unwrap(), at);
     }
 
     #[test]

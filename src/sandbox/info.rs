@@ -27,8 +27,16 @@ pub struct SandboxInfo {
     pub profile: PathBuf,
     pub control_socket: PathBuf,
     pub dar_dir: PathBuf,
-    /// Backup files the scenario made: `validator`, `participant`, `integration`.
+    /// Backup files the scenario made: `validator`, `participant`, `integration`, or for a
+    /// backup drill the earlier backup at the destination (`earlier-validator`,
+    /// `earlier-participant`).
     pub backups: BTreeMap<String, PathBuf>,
+    /// The simulated secret store (node identities dumps go there).
+    #[serde(default)]
+    pub secret_store: PathBuf,
+    /// The simulated backup destination (uploads go there).
+    #[serde(default)]
+    pub backup_destination: PathBuf,
     pub synchronizer_id: String,
     pub treasury_party: String,
     /// The PostgreSQL cluster's directory (removed when the sandbox stops).

@@ -9,18 +9,25 @@
 //! - [`scenario`] and [`disaster`]: what a drill rehearses and how the disaster is set up;
 //! - [`running`], [`control`], [`site`], [`info`]: the running sandbox, its control socket,
 //!   the profile it generates and the `sandbox.json` it publishes;
-//! - [`judge`] and [`score`]: the verdict on a drill and its score.
+//! - [`identity`], [`backup_job`]: the participant's node identity and the site's backup
+//!   tooling (identities endpoint, secret store, dumps, upload, retention);
+//! - [`judge`], [`backup_judge`] and [`score`]: the verdict on a drill (a restore or a backup)
+//!   and its score; [`keyscan`] looks for key material where it must not be.
 
 pub mod automation;
+pub mod backup_job;
+pub mod backup_judge;
 pub mod control;
 pub mod db;
 pub mod disaster;
 pub mod dumps;
 pub mod error;
 pub mod exchange;
+pub mod identity;
 pub mod info;
 pub mod ingestion;
 pub mod judge;
+pub mod keyscan;
 pub mod participant;
 pub mod pg;
 pub mod running;

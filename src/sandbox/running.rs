@@ -18,12 +18,15 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 use super::automation::Automation;
+use super::backup_job::BackupJob;
+use super::backup_judge;
 use super::control::{self, Bound, Request, Response};
 use super::db::{INTEGRATION_DB, IntegrationDb, PARTICIPANT_DB, VALIDATOR_DB};
 use super::disaster::{self, Aftermath};
 use super::dumps::{PgTools, write_private};
 use super::error::SandboxError;
 use super::exchange::Exchange;
+use super::identity::NodeIdentity;
 use super::info::SandboxInfo;
 use super::ingestion::Ingestion;
 use super::judge::{ChainKind, ChainRejection, ChainTx, DbSnapshot, IngestionRow, JudgeInput};
@@ -32,11 +35,12 @@ use super::participant::{
     RunningParticipant, SharedRecordTimes, TxKind, write_sandbox_dars,
 };
 use super::pg::{PgCluster, PgOptions, ServerBinaries, apply_schema, schema::READER_ROLE};
-use super::scenario::{BackupOrder, Scenario, WorldSettings};
+use super::scenario::{BackupOrder, DisasterKind, Scenario, WorldSettings};
 use super::site::{SiteInputs, render};
 use super::truth::{Fact, Truth};
 use super::validator::ValidatorNode;
 use crate::probe::canton::{CantonClient, CantonConfig, EndpointConfig, TokenSource};
+use crate::secret::SecretRegistry;
 
 /// How to start a sandbox.
 #[derive(Debug, Clone)]
@@ -57,6 +61,12 @@ pub struct SandboxOptions {
     pub exe: PathBuf,
     /// Where the PostgreSQL cluster goes (the default root if `None`).
     pub pg_root: Option<PathBuf>,
+    /// The bytes of the participant's namespace key pair (random when `None`); for tests that
+    /// look for the key material where it must not be.
+    pub identity_key: Option<SecretString>,
+    /// Where the sandbox registers its secrets (the token, the password, the key pairs), so
+    /// that nothing it answers, logs or panics with shows them.
+    pub registry: SecretRegistry,
 }
 
 /// A running sandbox.
@@ -74,6 +84,10 @@ pub struct Sandbox {
     truth: Arc<Truth>,
     tools: PgTools,
     backups_dir: PathBuf,
+    identity: NodeIdentity,
+    job: BackupJob,
+    kind: Option<DisasterKind>,
+    registry: SecretRegistry,
     info: SandboxInfo,
     last_activity: Mutex<Instant>,
     shutdown: watch::Sender<bool>,
@@ -144,6 +158,8 @@ impl Sandbox {
         mkdir_private(&secrets)?;
         let backups_dir = dir.join("backups");
         mkdir_private(&backups_dir)?;
+        opts.registry.register(&opts.token);
+        opts.registry.register(&opts.db_password);
         let token_file = secrets.join("ledger-api-token");
         write_private(&token_file, opts.token.expose_secret().as_bytes())?;
         let db_password_file = secrets.join("integration-db-password");
@@ -189,6 +205,18 @@ impl Sandbox {
         }
 
         let participant = Participant::start(participant_config(&world, &opts.token)?).await?;
+        let identity =
+            NodeIdentity::generate(participant.participant_id(), opts.identity_key.as_ref())
+                .map_err(SandboxError::Refused)?;
+        for secret in identity.secrets() {
+            opts.registry.register(&secret);
+        }
+        let kind = opts.scenario.as_ref().map(|s| s.disaster.kind);
+        let job_order = match &opts.scenario {
+            Some(s) if s.disaster.kind == DisasterKind::ValidatorBackup => s.disaster.backup_order,
+            _ => BackupOrder::Correct,
+        };
+        let job = BackupJob::new(&dir, backups_dir.clone(), job_order, world.retention)?;
         let catch_up = world.catch_up_rate.map_or(CatchUp::Instant, CatchUp::Rate);
         let mut base = cluster.superuser_config("postgres");
         base.application_name("canton-dr-sandbox-validator");
@@ -241,6 +269,7 @@ impl Sandbox {
                     truth: &truth,
                     backups_dir: backups_dir.clone(),
                     tools: &tools,
+                    job: &job,
                 };
                 disaster::apply(&w, &s.disaster).await?
             }
@@ -272,6 +301,8 @@ impl Sandbox {
             control_socket: dir.join(control::SOCKET_NAME),
             dar_dir,
             backups: aftermath.backups,
+            secret_store: job.store_dir().to_path_buf(),
+            backup_destination: job.destination().to_path_buf(),
             synchronizer_id: participant.synchronizer_id().to_string(),
             treasury_party: participant.treasury_party().to_string(),
             pg_dir: cluster.dir().to_path_buf(),
@@ -294,6 +325,10 @@ impl Sandbox {
             truth,
             tools,
             backups_dir,
+            identity,
+            job,
+            kind,
+            registry: opts.registry.clone(),
             info,
             last_activity: Mutex::new(Instant::now()),
             shutdown: watch::channel(false).0,
@@ -403,10 +438,16 @@ impl Sandbox {
             .last_activity
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Instant::now();
-        match self.dispatch(&req).await {
+        let mut response = match self.dispatch(&req).await {
             Ok(r) => r,
             Err(e) => Response::failed(e.to_string()),
+        };
+        // Nothing the sandbox answers shows one of its secrets.
+        let redacted = self.registry.redact(&response.message);
+        if !redacted.is_clean() {
+            response.message = redacted.text;
         }
+        response
     }
 
     async fn dispatch(&self, req: &Request) -> Result<Response, SandboxError> {
@@ -428,7 +469,29 @@ impl Sandbox {
                 Response::ok("the sandbox is shutting down")
             }
             ("sandbox", "judge") => {
-                let checks = super::judge::judge(&self.judge_input().await?);
+                let checks = if self.kind == Some(DisasterKind::ValidatorBackup) {
+                    let mut scan_roots = vec![self.dir.clone()];
+                    if let Some(extra) = req.args.get("SCAN").filter(|v| !v.is_empty()) {
+                        let extra = PathBuf::from(extra);
+                        if !extra.is_absolute() || !extra.is_dir() {
+                            return Err(SandboxError::Refused(format!(
+                                "SCAN '{}' is not the absolute path of a directory",
+                                extra.display()
+                            )));
+                        }
+                        scan_roots.push(extra);
+                    }
+                    backup_judge::judge(&backup_judge::Sources {
+                        job: &self.job,
+                        identity: &self.identity,
+                        cluster: &self.cluster,
+                        tools: &self.tools,
+                        scan_roots,
+                    })
+                    .await
+                } else {
+                    super::judge::judge(&self.judge_input().await?)
+                };
                 Response::with_data("judged", serde_json::to_value(&checks).unwrap_or_default())
             }
             ("ingestion", "stop") => {
@@ -557,8 +620,67 @@ impl Sandbox {
                     json!({ "validator": files.validator, "participant": files.participant }),
                 )
             }
+            ("identities", "dump") => {
+                let path = self
+                    .job
+                    .fetch_identities(&self.node, &self.identity)
+                    .await?;
+                Response::ok(path.display().to_string())
+            }
+            ("identities", "store") => {
+                let file = PathBuf::from(arg("FILE")?);
+                let stored = self.job.store_identities(&file).await?;
+                Response::ok(format!(
+                    "the node identities are in the secret store ({}); the local copy {} is deleted",
+                    stored.display(),
+                    file.display()
+                ))
+            }
+            ("backup", "validator-db") => {
+                let path = self.job.dump_validator(&self.node).await?;
+                Response::ok(path.display().to_string())
+            }
+            ("backup", "participant-db") => {
+                let path = self.job.dump_participant(&self.node).await?;
+                Response::ok(path.display().to_string())
+            }
+            ("backup", "upload") => {
+                let v = PathBuf::from(arg("VALIDATOR_DUMP")?);
+                let p = PathBuf::from(arg("PARTICIPANT_DUMP")?);
+                let copies = self.job.upload(&v, &p).await?;
+                Response::ok(format!(
+                    "uploaded to {}: {}",
+                    self.job.destination().display(),
+                    copies
+                        .iter()
+                        .map(|c| c
+                            .file_name()
+                            .unwrap_or_default()
+                            .to_string_lossy()
+                            .into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+            ("backup", "retention") => {
+                let (deleted, kept) = self.job.apply_retention().await?;
+                let period = humantime::format_duration(self.job.retention());
+                Response::ok(if deleted.is_empty() {
+                    format!("no dump is older than the retention period ({period}); {kept} kept")
+                } else {
+                    format!(
+                        "deleted {} dumps older than the retention period ({period}): {}; {kept} kept",
+                        deleted.len(),
+                        deleted
+                            .iter()
+                            .map(|d| d.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+            }
             (c, a) => Response::failed(format!(
-                "unknown command '{c} {a}'; the components are sandbox (ping, info, judge, shutdown), ingestion (stop, start, status, set-start-offset, skip-known-updates), withdrawals (disable, enable, status), automation (stop, start, status), validator (stop, start, scale-down, scale-up), postgres (volume-remove, start, ready, down), restore (validator-db, participant-db), integration (restore, backup), backup (take)"
+                "unknown command '{c} {a}'; the components are sandbox (ping, info, judge, shutdown), ingestion (stop, start, status, set-start-offset, skip-known-updates), withdrawals (disable, enable, status), automation (stop, start, status), validator (stop, start, scale-down, scale-up), postgres (volume-remove, start, ready, down), restore (validator-db, participant-db), integration (restore, backup), backup (take, validator-db, participant-db, upload, retention), identities (dump, store)"
             )),
         })
     }

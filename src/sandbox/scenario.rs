@@ -49,6 +49,14 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "withdrawals-enabled-early.toml",
         include_str!("../../assets/scenarios/withdrawals-enabled-early.toml"),
     ),
+    (
+        "validator-backup.toml",
+        include_str!("../../assets/scenarios/validator-backup.toml"),
+    ),
+    (
+        "backup-participant-first.toml",
+        include_str!("../../assets/scenarios/backup-participant-first.toml"),
+    ),
 ];
 
 /// Placeholders the answers of a scenario may use; the drill fills them in.
@@ -155,6 +163,8 @@ pub struct WorldSettings {
     pub reconnect_topology_transactions: u32,
     /// Groups of deposits sharing one record time (as after an ACS import).
     pub shared_record_times: Option<SharedGroups>,
+    /// The site's backup retention: the backup job deletes dumps older than this.
+    pub retention: Duration,
 }
 
 /// Deposit groups with a shared record time.
@@ -180,6 +190,7 @@ impl Default for WorldSettings {
             tolerance: Duration::from_secs(2),
             reconnect_topology_transactions: 1,
             shared_record_times: None,
+            retention: Duration::from_secs(86_400),
         }
     }
 }
@@ -191,6 +202,9 @@ pub enum DisasterKind {
     ValidatorRestore,
     /// The Integration DB's data is lost; it must be restored from a backup.
     IntegrationDbRestore,
+    /// Nothing is lost: the operator takes the validator node's backup (identities and both
+    /// databases), uploads it and applies the retention.
+    ValidatorBackup,
 }
 
 /// Which of a backup's two dumps was taken first.
@@ -210,9 +224,14 @@ pub struct Disaster {
     pub warmup: Duration,
     /// The world runs this long between the backup and the loss.
     pub after_backup: Duration,
+    /// For a restore, the order of the backup's dumps; for a backup drill, the order in which
+    /// the site's dump commands really dump (participant first: a misconfigured backup job).
     pub backup_order: BackupOrder,
     /// The dumps' creation times are moved back by this much (an old backup).
     pub backup_age: Option<Duration>,
+    /// Backup drills: a backup this old is already local and at the destination when the
+    /// drill begins (the retention must delete it).
+    pub previous_backup_age: Option<Duration>,
     /// DARs (`name-version`) uploaded after the backup: the restored participant lacks them.
     pub dars_after_backup: Vec<String>,
     /// Participant-local topology transactions after the backup (party allocations): lost by
@@ -263,6 +282,7 @@ struct RawWorld {
     tolerance: Option<String>,
     reconnect_topology_transactions: Option<u32>,
     shared_record_times: Option<RawGroups>,
+    retention: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,6 +300,7 @@ struct RawDisaster {
     after_backup: Option<String>,
     backup_order: Option<String>,
     backup_age: Option<String>,
+    previous_backup_age: Option<String>,
     #[serde(default)]
     dars_after_backup: Vec<String>,
     #[serde(default)]
@@ -394,6 +415,7 @@ impl Scenario {
                 .reconnect_topology_transactions
                 .unwrap_or(d.reconnect_topology_transactions),
             shared_record_times,
+            retention: opt_duration("world.retention", w.retention.as_ref(), d.retention)?,
         };
         if world.tick.is_zero() || world.deposit_every.is_zero() || world.withdrawal_every.is_zero()
         {
@@ -406,9 +428,10 @@ impl Scenario {
         let kind = match r.kind.as_str() {
             "validator-restore" => DisasterKind::ValidatorRestore,
             "integration-db-restore" => DisasterKind::IntegrationDbRestore,
+            "validator-backup" => DisasterKind::ValidatorBackup,
             other => {
                 return Err(format!(
-                    "disaster.kind '{other}' is not validator-restore or integration-db-restore"
+                    "disaster.kind '{other}' is not validator-restore, integration-db-restore or validator-backup"
                 ));
             }
         };
@@ -433,6 +456,16 @@ impl Scenario {
                 "disaster.split_shared_record_time only applies to validator-restore".into(),
             );
         }
+        if kind == DisasterKind::ValidatorBackup {
+            if r.backup_age.is_some()
+                || !r.dars_after_backup.is_empty()
+                || r.local_updates_after_backup > 0
+            {
+                return Err("disaster.backup_age, dars_after_backup and local_updates_after_backup do not apply to validator-backup (its backup is taken during the drill; see previous_backup_age)".into());
+            }
+        } else if r.previous_backup_age.is_some() {
+            return Err("disaster.previous_backup_age only applies to validator-backup".into());
+        }
         let disaster = Disaster {
             kind,
             warmup: opt_duration("disaster.warmup", r.warmup.as_ref(), Duration::from_secs(2))?,
@@ -446,6 +479,11 @@ impl Scenario {
                 .backup_age
                 .as_ref()
                 .map(|a| duration("disaster.backup_age", a))
+                .transpose()?,
+            previous_backup_age: r
+                .previous_backup_age
+                .as_ref()
+                .map(|a| duration("disaster.previous_backup_age", a))
                 .transpose()?,
             dars_after_backup: r.dars_after_backup,
             local_updates_after_backup: r.local_updates_after_backup,
@@ -646,7 +684,11 @@ value = "{validator_dump}"
                 .join(format!("{}.toml", s.runbook));
             assert!(path.is_file(), "{}: no runbook {}", s.name, s.runbook);
         }
-        for runbook in ["validator-restore", "integration-db-restore"] {
+        for runbook in [
+            "validator-restore",
+            "integration-db-restore",
+            "validator-backup",
+        ] {
             assert_eq!(for_runbook(runbook, None).unwrap().name, runbook);
         }
     }
@@ -692,6 +734,15 @@ value = "{validator_dump}"
         let bad = MINIMAL.replace("kind = \"validator-restore\"", "kind = \"meteor\"");
         let err = Scenario::parse("t.toml", &bad).unwrap_err().to_string();
         assert!(err.contains("meteor"), "{err}");
+        let bad = MINIMAL.replace("[disaster]", "[disaster]\nprevious_backup_age = \"3d\"");
+        let err = Scenario::parse("t.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("only applies to validator-backup"), "{err}");
+        let bad = MINIMAL.replace(
+            "kind = \"validator-restore\"",
+            "kind = \"validator-backup\"\nbackup_age = \"40d\"",
+        );
+        let err = Scenario::parse("t.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("previous_backup_age"), "{err}");
     }
 
     #[test]

@@ -281,6 +281,53 @@ impl ValidatorNode {
         self.state.lock().await.postgres
     }
 
+    /// Whether the validator app (and with it the participant) runs.
+    pub async fn is_running(&self) -> bool {
+        self.state.lock().await.running
+    }
+
+    /// `pg_dump -Fc` of one of the node's databases (`validator` or `participant-0`) into a
+    /// new file in `dir`, named as the Splice backup commands name it; the state of the
+    /// validator app or the participant is saved to its database first. Returns the file and
+    /// when the dump was taken.
+    pub async fn dump(
+        &self,
+        db: &str,
+        dir: &Path,
+    ) -> Result<(PathBuf, DateTime<Utc>), SandboxError> {
+        let s = self.state.lock().await;
+        if !s.postgres {
+            return Err(SandboxError::Refused(
+                "postgres-splice is not running: start it before taking a backup".into(),
+            ));
+        }
+        if s.wiped {
+            return Err(SandboxError::Refused(
+                "the node's databases are empty since the volume was removed: there is nothing to back up".into(),
+            ));
+        }
+        match db {
+            VALIDATOR_DB => self.save_validator_state().await?,
+            PARTICIPANT_DB => self.save_participant_state().await?,
+            other => {
+                return Err(SandboxError::Refused(format!(
+                    "database {other} is not one of the validator node's"
+                )));
+            }
+        }
+        // File names have second precision: a second dump within the same second waits.
+        let (path, at) = loop {
+            let at = Utc::now();
+            let path = dir.join(dump_name(db, at));
+            if !path.exists() {
+                break (path, at);
+            }
+            next_second().await;
+        };
+        self.tools.dump(db, &path).await?;
+        Ok((path, at))
+    }
+
     /// `docker compose down`.
     pub async fn compose_down(&self) -> Result<String, SandboxError> {
         let mut s = self.state.lock().await;
@@ -454,7 +501,7 @@ fn require_file(path: &Path) -> Result<(), SandboxError> {
 }
 
 /// Sleeps into the next wall-clock second.
-async fn next_second() {
+pub(super) async fn next_second() {
     let now = Utc::now();
     let into = u64::from(now.nanosecond().min(999_999_999));
     let left = 1_000_000_000 - into;

@@ -17,6 +17,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use forms::literal_forms;
 pub use forms::{MIN_EMBEDDED_B64, MIN_SECRET_LEN};
 pub use panic_hook::install_redacting_panic_hook;
 pub use redact::{LineRedactor, Redacted, Redactor, TRUNCATED_TAIL_MIN, placeholder, rule_names};
