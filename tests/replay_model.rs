@@ -220,8 +220,10 @@ fn check_history(script: Vec<(bool, u8)>, first: Vec<Move>, crash_at: usize, sec
         // Resume and finish; the live fold and the replay agree again.
         if recovered.finish.is_none() {
             let mut d = w.start(incident, Arc::new(probes));
-            play(&mut d, &second, None).await;
-            d.send(EngineCommand::Quit);
+            // The moves may have finished the runbook, and then the engine has already stopped.
+            if !play(&mut d, &second, None).await {
+                d.send(EngineCommand::Quit);
+            }
             let _ = tokio::time::timeout(std::time::Duration::from_secs(20), async {
                 while let Some(e) = d.events.recv().await {
                     match &e {
