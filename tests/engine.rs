@@ -656,3 +656,91 @@ timeout = "10s"
         "nothing ran"
     );
 }
+
+/// A repair cut at a record boundary whose RECOVERY record never made it to disk (a crash
+/// between the cut and the record) is recorded by the next writer, once.
+#[tokio::test]
+async fn a_repair_interrupted_before_its_record_is_recorded_on_the_next_open() {
+    let w = World::new(
+        &runbook(
+            r#"
+[[step]]
+id = "a"
+kind = "manual"
+title = "A"
+"#,
+        ),
+        None,
+    );
+    let incident = w.create(Mode::Live);
+    let dir = incident.dir.clone();
+    drop(incident);
+    let journal = std::fs::read(dir.join("journal.rbj")).unwrap();
+    // What the crash leaves: the journal cut back, and the quarantine copy of the whole file
+    // before the cut (here with a half-written frame after the journal).
+    let tail = b"\x51\x00\x00\x00garbage";
+    let mut copy = journal.clone();
+    copy.extend_from_slice(tail);
+    let name = format!("journal.rbj.torn-{}-20261122T000000Z", copy.len());
+    std::fs::write(dir.join(&name), &copy).unwrap();
+    // A copy that does not continue the journal is not a repair of it and is left alone.
+    std::fs::write(
+        dir.join("journal.rbj.damaged-9-20261122T000000Z"),
+        b"CDRJ-not-this-journal",
+    )
+    .unwrap();
+
+    let open = || {
+        canton_dr::engine::incident::Incident::open(
+            &dir,
+            &World::operator(),
+            &canton_dr::clock::SystemClock,
+        )
+        .unwrap()
+    };
+    let recoveries = |records: &[canton_dr::engine::record::Record]| -> Vec<Event> {
+        records
+            .iter()
+            .filter(|r| matches!(r.event, Event::Recovery { .. }))
+            .map(|r| r.event.clone())
+            .collect()
+    };
+    let before = support::read_journal(&dir).len() as u64;
+    let incident = open();
+    assert_eq!(
+        incident.state.records,
+        before + 1,
+        "the recovery record is added"
+    );
+    drop(incident);
+    let records = support::read_journal(&dir);
+    let found = recoveries(&records);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let Event::Recovery {
+        kind,
+        truncated_bytes,
+        sha256_of_removed_bytes,
+        quarantine,
+        reason,
+    } = &found[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(kind, "torn_tail");
+    assert_eq!(*truncated_bytes, tail.len() as u64);
+    assert_eq!(
+        *sha256_of_removed_bytes,
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(tail))
+    );
+    assert!(quarantine.ends_with(&name), "{quarantine}");
+    assert!(
+        reason.as_deref().unwrap().contains("interrupted"),
+        "{reason:?}"
+    );
+
+    // Recorded once: the next writer finds the copy already accounted for.
+    drop(open());
+    assert_eq!(recoveries(&support::read_journal(&dir)).len(), 1);
+    let report = canton_dr::journal::verify(&dir.join("journal.rbj"), None, None).unwrap();
+    assert!(report.ok(), "{report}");
+}

@@ -105,5 +105,40 @@ fn failpoints_leave_what_the_durability_rules_promise() {
     assert_eq!(journal::scan(&bytes).expect("scan").tail, Tail::Clean);
     assert_eq!(reopen_count(&dir), 0);
 
+    // A torn-tail repair interrupted between the cut and its RECOVERY record: the journal is
+    // clean, and the quarantine copy is found as an unrecorded repair, with what it cut.
+    let (_tmp, dir) = incident();
+    drop(journal_with_two_records(&dir));
+    let path = dir.join(journal::JOURNAL_FILE);
+    let good = fs::read(&path).expect("read");
+    let half = b"\x30\x00\x00\x00\x01\x02";
+    fs::write(&path, [good.as_slice(), half].concat()).expect("tear");
+    fail::cfg("journal::repair_after_cut", "return").expect("configure");
+    let err = Journal::open(&dir, |_| b"{\"kind\":\"RECOVERY\"}".to_vec()).expect_err("cut");
+    fail::remove("journal::repair_after_cut");
+    assert!(
+        err.to_string().contains("journal::repair_after_cut"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read(&path).expect("read"),
+        good,
+        "cut back to the last record"
+    );
+    assert_eq!(reopen_count(&dir), 2, "no RECOVERY record was written");
+    let found = journal::interrupted_repairs(&dir, |_| false).expect("list");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].label, "torn");
+    assert_eq!(found[0].repair.truncated_bytes, half.len() as u64);
+    assert_eq!(found[0].repair.valid_len, good.len() as u64);
+    assert_eq!(
+        fs::read(&found[0].repair.quarantine_path).expect("copy"),
+        [good.as_slice(), half].concat()
+    );
+    let name = found[0].repair.quarantine_path.file_name().expect("name");
+    let recorded =
+        journal::interrupted_repairs(&dir, |n| n == name.to_string_lossy()).expect("list");
+    assert!(recorded.is_empty(), "{recorded:?}");
+
     scenario.teardown();
 }

@@ -183,7 +183,8 @@ impl Incident {
             }
             .encode()
         };
-        let (journal, records, opened) = Journal::open(dir, on_torn)?;
+        let (mut journal, mut records, opened) = Journal::open(dir, on_torn)?;
+        record_interrupted_repairs(dir, &mut journal, &mut records, operator, clock, last_mono)?;
         let state = replay(&id, &records)?;
         Ok(Incident {
             id,
@@ -236,6 +237,68 @@ impl Incident {
             opened,
         })
     }
+}
+
+/// Appends the RECOVERY record of every repair that was cut but never recorded (a crash
+/// between a repair's cut and its record), so that no repair of the journal goes unrecorded.
+fn record_interrupted_repairs(
+    dir: &Path,
+    journal: &mut Journal,
+    records: &mut Vec<StoredRecord>,
+    operator: &Operator,
+    clock: &dyn Clock,
+    last_mono: u64,
+) -> Result<(), IncidentError> {
+    let known: std::collections::BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| match Record::decode(r.seq, &r.payload) {
+            Ok(Record {
+                event: Event::Recovery { quarantine, .. },
+                ..
+            }) => Path::new(&quarantine)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    for found in journal::interrupted_repairs(dir, |name| known.contains(name))? {
+        let (kind, reason) = match found.label {
+            "torn" => (
+                "torn_tail",
+                "a record was half-written when canton-dr last stopped; the repair was \
+                 interrupted before it was recorded",
+            ),
+            _ => (
+                "operator_truncation",
+                "the operator's repair was interrupted before it was recorded; its reason is \
+                 not known",
+            ),
+        };
+        let payload = Record {
+            ts: clock.now(),
+            mono_ms: last_mono,
+            user: operator.user.clone(),
+            operator: operator.name.clone(),
+            host: operator.host.clone(),
+            event: Event::Recovery {
+                kind: kind.into(),
+                truncated_bytes: found.repair.truncated_bytes,
+                sha256_of_removed_bytes: found.repair.sha256_of_removed_bytes.clone(),
+                quarantine: found.repair.quarantine_path.display().to_string(),
+                reason: Some(reason.into()),
+            },
+        }
+        .encode();
+        let offset = journal.durable_len();
+        let ack = journal.append(&payload)?;
+        records.push(StoredRecord {
+            seq: ack.seq,
+            offset,
+            payload,
+            hash: ack.head.hash,
+        });
+    }
+    Ok(())
 }
 
 /// The incident id of a directory (its name).

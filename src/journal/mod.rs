@@ -40,7 +40,7 @@ pub use fsutil::{
     MIN_FREE, check_incident_dir, create_incident_dir, free_bytes, fsync_dir, write_atomic,
 };
 pub use lock::{HolderInfo, IncidentLock, LockError};
-pub use repair::{TornRepair, accept_truncation};
+pub use repair::{InterruptedRepair, TornRepair, accept_truncation, interrupted_repairs};
 pub use scan::{FrameDefect, Scan, StoredRecord, Tail, scan};
 pub use storage::{FileStorage, Storage};
 pub use verify::{Mismatch, VerifyReport, parse_head_hex, verify};

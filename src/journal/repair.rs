@@ -7,7 +7,8 @@
 //! quarantine copy, and the RECOVERY record carries their length and SHA-256.
 //!
 //! A crash between the cut and the RECOVERY append leaves a clean journal without the RECOVERY
-//! record; the quarantine copy is then the only trace of the repair.
+//! record and a quarantine copy that begins with the whole journal. The next writer finds such
+//! copies with [`interrupted_repairs`] and records them then, so no repair goes unrecorded.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -58,6 +59,12 @@ pub(crate) fn quarantine_and_truncate(
         .and_then(|()| file.sync_all())
         .map_err(|e| JournalError::io("truncate", path, e))?;
     fsync_dir(dir)?;
+    // Test builds only: a crash between the cut and the RECOVERY record.
+    fail::fail_point!("journal::repair_after_cut", |_| Err(JournalError::io(
+        "record the repair of",
+        path,
+        io::Error::other("injected failure at failpoint journal::repair_after_cut"),
+    )));
     Ok(TornRepair {
         truncated_bytes: removed.len() as u64,
         sha256_of_removed_bytes: hex::encode(Sha256::digest(removed)),
@@ -65,6 +72,71 @@ pub(crate) fn quarantine_and_truncate(
         valid_len: keep,
         file_len: bytes.len() as u64,
     })
+}
+
+/// The label of a quarantine copy's name (`torn` or `damaged`): `journal.rbj.<label>-…`.
+pub fn quarantine_label(name: &str) -> Option<&'static str> {
+    let rest = name.strip_prefix(JOURNAL_FILE)?.strip_prefix('.')?;
+    ["torn", "damaged"]
+        .into_iter()
+        .find(|label| rest.strip_prefix(label).is_some_and(|r| r.starts_with('-')))
+}
+
+/// A repair whose RECOVERY record was never written: its quarantine copy and what it cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterruptedRepair {
+    /// `torn` (an automatic repair) or `damaged` (the operator's).
+    pub label: &'static str,
+    /// What was cut off, as the repair would have reported it.
+    pub repair: TornRepair,
+}
+
+/// The repairs of the journal in `dir` that were cut but never recorded: quarantine copies
+/// whose file name `recorded` does not know and whose bytes begin with the whole journal as it
+/// is now, followed by the bytes the repair removed. Only a crash between a repair's cut and
+/// its RECOVERY append leaves one; a copy that does not continue the journal is not one and is
+/// left alone. Newest (longest) last. The caller holds the incident lock and appends a
+/// RECOVERY record for each.
+pub fn interrupted_repairs(
+    dir: &Path,
+    recorded: impl Fn(&str) -> bool,
+) -> Result<Vec<InterruptedRepair>, JournalError> {
+    let path = dir.join(JOURNAL_FILE);
+    let journal = std::fs::read(&path).map_err(|e| JournalError::io("read", &path, e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| JournalError::io("list", dir, e))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| JournalError::io("list", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(label) = quarantine_label(&name) else {
+            continue;
+        };
+        if recorded(&name) {
+            continue;
+        }
+        let qpath = entry.path();
+        let copy = std::fs::read(&qpath)
+            .map_err(|e| JournalError::io("read the quarantine copy", &qpath, e))?;
+        if copy.len() <= journal.len() || !copy.starts_with(&journal) {
+            continue;
+        }
+        let removed = &copy[journal.len()..];
+        found.push(InterruptedRepair {
+            label,
+            repair: TornRepair {
+                truncated_bytes: removed.len() as u64,
+                sha256_of_removed_bytes: hex::encode(Sha256::digest(removed)),
+                quarantine_path: qpath,
+                valid_len: journal.len() as u64,
+                file_len: copy.len() as u64,
+            },
+        });
+    }
+    found.sort_by(|a, b| {
+        (a.repair.file_len, &a.repair.quarantine_path)
+            .cmp(&(b.repair.file_len, &b.repair.quarantine_path))
+    });
+    Ok(found)
 }
 
 /// Writes the quarantine copy under a name no other file has, and makes it durable.
@@ -155,4 +227,31 @@ where
         records,
         OpenOutcome::OperatorTruncated { repair, recovery },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quarantine_label;
+
+    #[test]
+    fn quarantine_copies_are_told_by_their_names() {
+        assert_eq!(
+            quarantine_label("journal.rbj.torn-120-20261122T000000Z"),
+            Some("torn")
+        );
+        assert_eq!(
+            quarantine_label("journal.rbj.damaged-9-20261122T000000Z-1"),
+            Some("damaged")
+        );
+        for other in [
+            "journal.rbj",
+            "journal.rbj.tmp",
+            "journal.rbj.torn",
+            "journal.rbj.tornado-1",
+            "journal.lock",
+            "other.rbj.torn-1-x",
+        ] {
+            assert_eq!(quarantine_label(other), None, "{other}");
+        }
+    }
 }
