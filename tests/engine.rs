@@ -271,6 +271,11 @@ kind = "manual"
 title = "Wipe the volume"
 destructive = true
 evidence = "required"
+
+[[step]]
+id = "after"
+kind = "manual"
+title = "After"
 "#,
         ),
         None,
@@ -297,11 +302,31 @@ evidence = "required"
     assert!(d.rejected().await.contains("needs evidence"));
     d.send(EngineCommand::Note {
         text: "volume name checked twice".into(),
+        step: None,
+    });
+    d.send(EngineCommand::Note {
+        text: "a step that does not exist".into(),
+        step: Some("nope".into()),
+    });
+    assert!(
+        d.rejected()
+            .await
+            .contains("there is no step 'nope' to add a note to")
+    );
+    d.send(EngineCommand::Note {
+        text: "check the volume list again here".into(),
+        step: Some("after".into()),
     });
     d.send(EngineCommand::Confirm {
         note: Some("ticket INC-9".into()),
         evidence: Some("docker volume ls shows it gone".into()),
         typed: Some("wipe".into()),
+    });
+    d.waiting().await;
+    d.send(EngineCommand::Confirm {
+        note: None,
+        evidence: None,
+        typed: None,
     });
     assert_eq!(d.finished().await, RunEnd::Completed);
     let s = d.replayed();
@@ -310,8 +335,9 @@ evidence = "required"
         s.steps[0].evidence.as_deref(),
         Some("docker volume ls shows it gone")
     );
-    assert_eq!(s.notes.len(), 1);
+    assert_eq!(s.notes.len(), 2);
     assert_eq!(s.notes[0].step.as_deref(), Some("wipe"));
+    assert_eq!(s.notes[1].step.as_deref(), Some("after"));
 }
 
 #[tokio::test]

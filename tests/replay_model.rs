@@ -105,6 +105,7 @@ fn command_for(m: &Move, w: &Waiting) -> EngineCommand {
         },
         Move::Note => EngineCommand::Note {
             text: "a note".into(),
+            step: None,
         },
         Move::Skip => EngineCommand::Skip {
             reason: "model skip".into(),

@@ -25,8 +25,9 @@ pub enum EngineCommand {
         reason: String,
         typed: Option<String>,
     },
-    /// Add a note to the current step (or to the incident when no step is current).
-    Note { text: String },
+    /// Add a note to `step`, any step of the runbook, or with `None` to the current step (or to
+    /// the incident when no step is current).
+    Note { text: String, step: Option<String> },
     /// Decide about a step left in doubt by a crash.
     ResolveInDoubt(InDoubtChoice),
     /// Terminate the process group a step left running before a crash.

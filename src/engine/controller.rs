@@ -379,7 +379,12 @@ impl Engine {
                 return Err(Halt::Quit);
             };
             match cmd {
-                EngineCommand::Note { text } => self.note(waiting.step(), text)?,
+                EngineCommand::Note { text, step } => {
+                    if !self.note(step.as_deref().or(waiting.step()), text)? {
+                        // A refused note is followed by the question again, like any refusal.
+                        self.emit(EngineEvent::Waiting(waiting.clone()));
+                    }
+                }
                 EngineCommand::Quit => return Err(Halt::Quit),
                 EngineCommand::Abort { reason } => return Err(Halt::Abort(reason)),
                 other => {
@@ -397,18 +402,26 @@ impl Engine {
         });
     }
 
-    /// Journals an operator note.
-    pub(crate) fn note(&mut self, step: Option<&str>, text: String) -> Result<(), Halt> {
+    /// Journals an operator note; false when it was refused (empty, or for a step the runbook
+    /// does not have).
+    pub(crate) fn note(&mut self, step: Option<&str>, text: String) -> Result<bool, Halt> {
         let text = text.trim().to_owned();
         if text.is_empty() {
             self.reject("a note cannot be empty");
-            return Ok(());
+            return Ok(false);
+        }
+        if let Some(id) = step
+            && self.state.runbook.index_of(id).is_none()
+        {
+            self.reject(format!("there is no step '{id}' to add a note to"));
+            return Ok(false);
         }
         let redacted = self.redactor.redact(&text).text;
         self.record(Event::NoteAdded {
             step: step.map(str::to_owned),
             text: redacted,
-        })
+        })?;
+        Ok(true)
     }
 
     /// Handles a skip request for `step`. `needs_typed`: overriding a safety check needs the step

@@ -465,7 +465,9 @@ impl Engine {
                 Some(line) = live_rx.recv() => self.emit(EngineEvent::Output { step: step.id.clone(), line: line.text }),
                 cmd = self.commands_recv() => match cmd {
                     Some(EngineCommand::Cancel) => cancel.cancel(),
-                    Some(EngineCommand::Note { text }) => self.note(Some(&step.id), text)?,
+                    Some(EngineCommand::Note { text, step: about }) => {
+                        self.note(Some(about.as_deref().unwrap_or(&step.id)), text)?;
+                    }
                     None | Some(EngineCommand::Quit) => {
                         if cmd_keep(step) {
                             // Left running on purpose; resume finds it through the journaled

@@ -61,7 +61,9 @@ impl Engine {
                     None | Some(EngineCommand::Quit) => return Err(Stop::Halt(Halt::Quit)),
                     Some(EngineCommand::Abort { reason }) => return Err(Stop::Halt(Halt::Abort(reason))),
                     Some(EngineCommand::Cancel) => return Err(Stop::Cancelled),
-                    Some(EngineCommand::Note { text }) => self.note(Some(step), text)?,
+                    Some(EngineCommand::Note { text, step: about }) => {
+                        self.note(Some(about.as_deref().unwrap_or(step)), text)?;
+                    }
                     Some(_) => self.reject("the step is running: wait for it, add a note, or cancel it"),
                 },
             }

@@ -487,8 +487,9 @@ impl Dialog {
             Kind::MarkDone { .. } => EngineCommand::ResolveInDoubt(InDoubtChoice::MarkDone {
                 evidence: self.nonempty(Role::Evidence).unwrap_or_default(),
             }),
-            Kind::Note { .. } => EngineCommand::Note {
+            Kind::Note { step } => EngineCommand::Note {
                 text: self.nonempty(Role::Note).unwrap_or_default(),
+                step: step.clone(),
             },
             Kind::Abort => EngineCommand::Abort {
                 reason: self.nonempty(Role::Reason).unwrap_or_default(),

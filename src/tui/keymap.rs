@@ -90,7 +90,7 @@ pub const BINDINGS: &[Binding] = &[
         Run,
         &[Key::char('n')],
         Action::Note,
-        "add a note to the step (journaled)",
+        "add a note to the step on view (journaled)",
     ),
     b(
         Run,

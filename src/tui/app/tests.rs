@@ -555,9 +555,8 @@ fn notes_are_sent_and_confirmed() {
     h.wait(confirm(false, Evidence::None));
     h.ch('n');
     h.type_text("bridge call started");
-    assert!(
-        matches!(h.enter(), Some(EngineCommand::Note { text }) if text == "bridge call started")
-    );
+    assert!(matches!(h.enter(), Some(EngineCommand::Note { text, step })
+            if text == "bridge call started" && step.as_deref() == Some("confirm-incident")));
     assert!(!h.app.answered, "a note does not answer the step");
     h.record(R::NoteAdded {
         step: Some("confirm-incident".into()),
@@ -567,6 +566,21 @@ fn notes_are_sent_and_confirmed() {
     assert!(
         h.app.waiting.is_some(),
         "the engine still waits for the confirmation"
+    );
+}
+
+#[test]
+fn a_note_goes_to_the_step_on_view() {
+    let mut h = Harness::new(Mode::Drill);
+    h.wait(confirm(false, Evidence::None));
+    let next = h.app.step(1).map(|s| s.id.clone()).expect("a second step");
+    h.ch('j');
+    assert_eq!(h.app.viewed(), Some(1));
+    h.ch('n');
+    h.type_text("the DAR directory is on the jump host");
+    assert!(
+        matches!(h.enter(), Some(EngineCommand::Note { step, .. }) if step.as_deref() == Some(next.as_str())),
+        "the note is for the viewed step '{next}'"
     );
 }
 

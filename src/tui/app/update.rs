@@ -99,8 +99,10 @@ impl App {
                         "the run has ended; notes can no longer be added",
                     );
                 } else {
+                    // The note is for the step on view: the current one, or the one the
+                    // operator has moved to with the arrow keys.
                     let step = self
-                        .current()
+                        .viewed()
                         .and_then(|i| self.step(i))
                         .map(|s| s.id.clone());
                     self.dialog = Some(Dialog::new(Kind::Note { step }, self.wall));
