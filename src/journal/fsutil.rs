@@ -88,23 +88,37 @@ pub fn check_incident_dir(dir: &Path) -> Result<(), JournalError> {
     check_local_filesystem(dir)
 }
 
-/// Refuses network file systems (NFS, SMB/CIFS), whose locks and fsync cannot be trusted.
+/// `statfs` magic numbers of network file systems, whose locks and fsync cannot be trusted.
+const NETWORK_FILESYSTEMS: [(u64, &str); 7] = [
+    (0x6969, "NFS"),
+    (0x517b, "SMB"),
+    (0xff53_4d42, "CIFS"),
+    (0xfe53_4d42, "SMB2"),
+    (0x00c3_6400, "CephFS"),
+    (0x5346_414f, "AFS"),
+    (0x0102_1997, "9P"),
+];
+
+/// The name of the network file system a `statfs` magic number stands for, if it is one.
+pub fn network_filesystem(magic: u64) -> Option<&'static str> {
+    let magic = magic & 0xffff_ffff;
+    NETWORK_FILESYSTEMS
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map(|(_, name)| *name)
+}
+
+/// Refuses network file systems (NFS, SMB/CIFS, CephFS, AFS, 9P), whose locks and fsync
+/// cannot be trusted.
 pub fn check_local_filesystem(dir: &Path) -> Result<(), JournalError> {
     #[cfg(target_os = "linux")]
     {
-        const NETWORK: [(u64, &str); 4] = [
-            (0x6969, "NFS"),
-            (0x517b, "SMB"),
-            (0xff53_4d42, "CIFS"),
-            (0xfe53_4d42, "SMB2"),
-        ];
         let stat = nix::sys::statfs::statfs(dir)
             .map_err(|e| JournalError::io("query the file system of", dir, io::Error::from(e)))?;
-        let magic = (stat.filesystem_type().0 as u64) & 0xffff_ffff;
-        if let Some((_, name)) = NETWORK.iter().find(|(m, _)| *m == magic) {
+        if let Some(fs) = network_filesystem(stat.filesystem_type().0 as u64) {
             return Err(JournalError::NetworkFilesystem {
                 path: dir.to_path_buf(),
-                fs: name,
+                fs,
             });
         }
     }
@@ -259,6 +273,34 @@ mod tests {
         fs::write(&file, b"x").unwrap();
         let err = check_incident_dir(&file).unwrap_err();
         assert!(matches!(err, JournalError::WrongFileType { .. }), "{err}");
+    }
+
+    #[test]
+    fn network_file_systems_are_told_from_local_ones() {
+        assert_eq!(network_filesystem(0x6969), Some("NFS"));
+        assert_eq!(network_filesystem(0xfe53_4d42), Some("SMB2"));
+        // statfs reports the magic sign-extended on some platforms.
+        assert_eq!(network_filesystem(0xffff_ffff_ff53_4d42), Some("CIFS"));
+        for local in [
+            0xef53,      /* ext2/3/4 */
+            0x5846_5342, /* XFS */
+            0x0102_1994, /* tmpfs */
+        ] {
+            assert_eq!(network_filesystem(local), None, "{local:#x}");
+        }
+        // The directory the tests run in is local: it is accepted.
+        let dir = tempfile::tempdir().unwrap();
+        check_local_filesystem(dir.path()).unwrap();
+        let refused = JournalError::NetworkFilesystem {
+            path: dir.path().to_path_buf(),
+            fs: "NFS",
+        }
+        .to_string();
+        assert!(refused.contains("NFS"), "{refused}");
+        assert!(
+            refused.contains(&dir.path().display().to_string()),
+            "{refused}"
+        );
     }
 
     #[test]
