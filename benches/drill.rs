@@ -3,7 +3,7 @@
 //!
 //! - sandbox start to ready: `canton-dr sandbox up --json` until its JSON line (cluster,
 //!   schema, participant, ingestion; no scenario);
-//! - a full `--auto` drill of each disaster, its wall time split into the sandbox's start,
+//! - a full `--auto` drill of each disaster and of the backup, its wall time split into the sandbox's start,
 //!   waiting on the scenario (the world running before the disaster, and the runbook's wait
 //!   steps polling until the world gets there) and the tool's own overhead (everything else:
 //!   engine, journal, probes, commands, judge, shutdown).
@@ -139,7 +139,7 @@ fn main() {
         std::process::exit(1);
     }
     summary("sandbox start to ready (no scenario)", &mut starts);
-    for runbook in ["validator-restore", "integration-db-restore"] {
+    for runbook in ["validator-restore", "integration-db-restore", "validator-backup"] {
         let times: Vec<DrillTimes> = (0..n).filter_map(|_| drill(runbook)).collect();
         if times.is_empty() {
             continue;
