@@ -139,7 +139,11 @@ fn main() {
         std::process::exit(1);
     }
     summary("sandbox start to ready (no scenario)", &mut starts);
-    for runbook in ["validator-restore", "integration-db-restore", "validator-backup"] {
+    for runbook in [
+        "validator-restore",
+        "integration-db-restore",
+        "validator-backup",
+    ] {
         let times: Vec<DrillTimes> = (0..n).filter_map(|_| drill(runbook)).collect();
         if times.is_empty() {
             continue;
