@@ -24,6 +24,7 @@ pub mod help;
 pub mod journal;
 pub mod keybar;
 pub mod output;
+pub mod reflow;
 pub mod start;
 pub mod step_panel;
 pub mod step_text;

@@ -210,6 +210,29 @@ fn input_dialog() {
 }
 
 #[test]
+fn instructions_are_reflowed_to_the_panel() {
+    let mut h = Harness::new(Mode::Drill);
+    h.wait(Waiting::Confirm {
+        step: "confirm-incident".into(),
+        destructive: false,
+        evidence: Evidence::Optional,
+    });
+    let t = draw(&mut h, 200, 40);
+    let s = text(t.backend().buffer());
+    // Both phrases span a line break of the runbook's source text.
+    for joined in [
+        "The text of a runbook is wrapped where its author's editor wrapped it",
+        "- a list item stays on its own line, and its continuation joins it;",
+    ] {
+        assert!(s.contains(joined), "'{joined}' not on one line:\n{s}");
+    }
+    assert!(
+        s.lines().any(|l| l.contains("│- so does the next one.")),
+        "a list item starts its own line:\n{s}"
+    );
+}
+
+#[test]
 fn destructive_confirmation_dialog() {
     let mut h = Harness::new(Mode::Live);
     h.wait(Waiting::Confirm {

@@ -283,7 +283,10 @@ fn details(app: &App, s: &IncidentState, i: usize) -> Vec<Line<'static>> {
     if let Some(ins) = &step.instructions {
         out.push(Line::default());
         out.push(heading("Instructions", t));
-        out.extend(indent(&ins.render_partial(&s.vars)));
+        // Not indented: the panel wraps the reflowed paragraphs, and a wrapped line would
+        // lose the indent.
+        let text = super::reflow::reflow(&ins.render_partial(&s.vars));
+        out.extend(text.lines().map(|l| Line::raw(l.to_owned())));
     }
     out.push(Line::default());
     let exact = match (&app.waiting, &st.action) {
