@@ -29,10 +29,12 @@ fn describe(d: &Dialog, app: &App) -> (String, Vec<String>, bool) {
             destructive,
             evidence,
         } => {
-            let mut body = vec![format!("Confirm that this is done: {}", title_of(step))];
-            if *destructive {
-                body.push("This step is DESTRUCTIVE. Type its id to confirm.".into());
-            }
+            let mut body = vec![format!("Step: {}", title_of(step))];
+            body.push(if *destructive {
+                "This step is DESTRUCTIVE. Type its id to confirm that it is done.".into()
+            } else {
+                "Enter confirms that it is done.".into()
+            });
             if *evidence == Evidence::Required {
                 body.push("It needs evidence: what you saw, a ticket, a file.".into());
             }
