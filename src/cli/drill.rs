@@ -215,6 +215,10 @@ pub async fn run(
                 return Ok(exit::FAILED);
             }
         },
+        (FrontEnd::Tui { no_color, .. }, _) => FrontEnd::Tui {
+            no_color,
+            drill_hints: drill_hints(&scenario, &info, &runbook),
+        },
         (f, _) => f,
     };
     if matches!(front, FrontEnd::Headless { .. }) {
@@ -350,6 +354,31 @@ fn auto_answers(
         }
     }
     Ok(answers)
+}
+
+/// What the interactive screen fills into an input step's dialog: the sandbox's files the
+/// scenario's correct procedure enters (the backup dumps an operator would find on their own
+/// backup storage, not in a sandbox directory). Decisions (yes or no) are left to the operator.
+/// Nothing when the scenario's answers cannot be read; the drill then runs without hints.
+fn drill_hints(
+    scenario: &Scenario,
+    info: &SandboxInfo,
+    runbook: &Runbook,
+) -> std::collections::BTreeMap<String, String> {
+    let Ok(answers) = auto_answers(scenario, info, runbook) else {
+        return Default::default();
+    };
+    runbook
+        .steps
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::Input { .. }))
+        .filter_map(|s| {
+            let value = answers.steps.get(&s.id)?.value.clone()?;
+            std::path::Path::new(&value)
+                .is_file()
+                .then(|| (s.id.clone(), value))
+        })
+        .collect()
 }
 
 /// Runs the session with the judge as its after-run hook and a heartbeat to the sandbox.
@@ -804,6 +833,12 @@ pub async fn resume(
                 }
             }
         }
+        (FrontEnd::Tui { no_color, .. }, Some(d)) => FrontEnd::Tui {
+            no_color: *no_color,
+            drill_hints: scenario::find(&d.scenario)
+                .map(|s| drill_hints(&s, &info, &runbook))
+                .unwrap_or_default(),
+        },
         _ => front,
     };
     eprintln!(
@@ -1016,6 +1051,29 @@ mod tests {
         );
         let err = auto_answers(&scenario, &info(&[]), &runbook).unwrap_err();
         assert!(err.contains("_dump}") && err.contains("no value"), "{err}");
+    }
+
+    #[test]
+    fn the_screen_is_given_the_backup_files_but_no_decision() {
+        let scenario = scenario::find("validator-restore").unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/validator-restore.toml");
+        let runbook = crate::runbook::load(&path).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let validator = dir.path().join("validator-x.dump");
+        std::fs::write(&validator, b"PGDMP").unwrap();
+        let missing = dir.path().join("participant-0-x.dump");
+        let i = info(&[
+            ("validator", validator.to_str().unwrap()),
+            ("participant", missing.to_str().unwrap()),
+        ]);
+        let hints = drill_hints(&scenario, &i, &runbook);
+        // The scenario also answers the record-times question: that stays the operator's
+        // call. A dump that is not there is not offered.
+        assert_eq!(
+            hints,
+            [("validator-dump".to_owned(), validator.display().to_string())].into()
+        );
+        assert!(drill_hints(&scenario, &info(&[]), &runbook).is_empty());
     }
 
     #[test]

@@ -25,7 +25,11 @@ pub enum FrontEnd {
     /// Line mode, answering from this file (or from nothing: every question stops the run).
     Headless { answers: Answers },
     /// The interactive screen.
-    Tui { no_color: bool },
+    Tui {
+        no_color: bool,
+        /// A drill's answers to input steps, filled into their dialogs.
+        drill_hints: std::collections::BTreeMap<String, String>,
+    },
 }
 
 /// Everything a session needs besides the incident.
@@ -128,12 +132,16 @@ pub async fn run(incident: Incident, setup: SessionSetup) -> color_eyre::Result<
             let code = result.exit_code();
             (result.end, code)
         }
-        FrontEnd::Tui { no_color } => {
+        FrontEnd::Tui {
+            no_color,
+            drill_hints,
+        } => {
             let out = crate::tui::run_incident(
                 handle.clone(),
                 events,
                 crate::tui::TuiOptions {
                     no_color: *no_color,
+                    drill_hints: drill_hints.clone(),
                 },
             )
             .await?;
@@ -196,7 +204,10 @@ pub fn front_end(
                 .into(),
         );
     }
-    Ok(FrontEnd::Tui { no_color })
+    Ok(FrontEnd::Tui {
+        no_color,
+        drill_hints: Default::default(),
+    })
 }
 
 /// NO_COLOR is set (to anything non-empty).

@@ -69,7 +69,15 @@ pub async fn run(
     let no_color = crate::cli::session::no_color_env();
     let incidents = crate::engine::incident::list(&paths.incidents());
     let runbooks = runbook_entries(paths);
-    let choice = crate::tui::start_screen(incidents, runbooks, TuiOptions { no_color }).await?;
+    let choice = crate::tui::start_screen(
+        incidents,
+        runbooks,
+        TuiOptions {
+            no_color,
+            ..TuiOptions::default()
+        },
+    )
+    .await?;
     match choice {
         StartChoice::Quit => Ok(exit::OK),
         StartChoice::Resume(dir) => {

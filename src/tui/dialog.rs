@@ -105,6 +105,8 @@ pub struct Dialog {
     pub refused: Option<String>,
     /// Sent; waiting for the engine to take it or refuse it.
     pub sent: bool,
+    /// The value field was filled in with the drill scenario's answer.
+    pub drill_hint: bool,
 }
 
 /// What sending or answering a dialog leads to.
@@ -223,6 +225,7 @@ impl Dialog {
             reading: None,
             refused: None,
             sent: false,
+            drill_hint: false,
         };
         d.validate(now);
         d
@@ -324,6 +327,17 @@ impl Dialog {
             self.validate(now);
         }
         changed
+    }
+
+    /// Fills the value field of an input dialog with a drill scenario's answer.
+    pub fn fill_drill_hint(&mut self, value: &str, now: DateTime<Utc>) {
+        if matches!(self.kind, Kind::Input { .. })
+            && let Some(i) = self.fields.iter().position(|f| f.role == Role::Value)
+            && !self.fields[i].input.is_secret()
+        {
+            self.focus = i;
+            self.drill_hint = self.paste(value, now);
+        }
     }
 
     /// Pastes into the focused field; returns true when it changed.

@@ -36,11 +36,14 @@ use crate::tui::event::Event;
 use crate::tui::runner::{Sources, TICK, real_clock, run_loop};
 use crate::tui::terminal::frame_sync;
 
-/// How the screen looks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How the screen looks and what it knows beyond the engine's events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TuiOptions {
     /// No colours (the `NO_COLOR` environment variable or a flag).
     pub no_color: bool,
+    /// In a drill: the scenario's answer to each input step (step id to value), filled into
+    /// the input dialog so that the operator need not dig paths out of the sandbox.
+    pub drill_hints: std::collections::BTreeMap<String, String>,
 }
 
 impl TuiOptions {
@@ -49,6 +52,7 @@ impl TuiOptions {
         let env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         TuiOptions {
             no_color: no_color_flag || env,
+            drill_hints: Default::default(),
         }
     }
 }

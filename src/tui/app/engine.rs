@@ -215,7 +215,15 @@ impl App {
                 }
             }
         };
-        Dialog::new(kind, self.wall)
+        let hint = match &kind {
+            Kind::Input { step, .. } => self.drill_hints.get(step).cloned(),
+            _ => None,
+        };
+        let mut dialog = Dialog::new(kind, self.wall);
+        if let Some(value) = hint {
+            dialog.fill_drill_hint(&value, self.wall);
+        }
+        dialog
     }
 
     pub(super) fn step_by_id(&self, id: &str) -> Option<&crate::runbook::Step> {

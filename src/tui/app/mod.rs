@@ -101,6 +101,8 @@ pub struct App {
     pub spinner: usize,
     shown_minute: u64,
     dirty: bool,
+    /// The drill scenario's answers to input steps (see [`TuiOptions::drill_hints`]).
+    drill_hints: std::collections::BTreeMap<String, String>,
 }
 
 impl App {
@@ -108,6 +110,7 @@ impl App {
     pub fn new(opts: TuiOptions, now: Instant, wall: DateTime<Utc>) -> App {
         App {
             theme: Theme::new(opts.no_color),
+            drill_hints: opts.drill_hints,
             state: None,
             head: String::new(),
             waiting: None,

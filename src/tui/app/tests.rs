@@ -23,8 +23,12 @@ pub(crate) struct Harness {
 
 impl Harness {
     pub fn new(mode: Mode) -> Harness {
+        Harness::with_options(mode, TuiOptions::default())
+    }
+
+    pub fn with_options(mode: Mode, opts: TuiOptions) -> Harness {
         let t0 = Instant::now();
-        let mut app = App::new(TuiOptions::default(), t0, fixture::t0());
+        let mut app = App::new(opts, t0, fixture::t0());
         app.handle(
             Event::Engine(EngineEvent::Started {
                 state: Box::new(fixture::state(mode)),
@@ -195,6 +199,50 @@ fn destructive_confirmation_is_typed() {
         h.enter(),
         Some(EngineCommand::Confirm { typed: Some(t), .. }) if t == "confirm-incident"
     ));
+}
+
+#[test]
+fn a_drill_fills_in_the_scenario_answer_and_the_operator_can_change_it() {
+    let opts = TuiOptions {
+        drill_hints: [("ttl".to_owned(), "36h".to_owned())].into(),
+        ..TuiOptions::default()
+    };
+    let mut h = Harness::with_options(Mode::Drill, opts);
+    h.settle_first(1);
+    let ttl = || Waiting::Input {
+        step: "ttl".into(),
+        var: "ttl".into(),
+        ty: ValueType::Duration,
+        prompt: "Withdrawal ttl".into(),
+        default: None,
+    };
+    h.wait(ttl());
+    let d = h.app.dialog.as_ref().expect("the input dialog");
+    assert!(d.drill_hint);
+    assert_eq!(d.fields[d.focus].input.plain_text(), Some("36h"));
+    match h.enter() {
+        Some(EngineCommand::Input { value }) => assert_eq!(value.expose_secret(), "36h"),
+        other => panic!("{other:?}"),
+    }
+    // Asked again (refused): filled in again, and editable.
+    h.engine(EngineEvent::Rejected {
+        message: "no".into(),
+    });
+    h.app.dialog = None;
+    h.wait(ttl());
+    h.key(Key::ctrl('u'));
+    h.type_text("40h");
+    match h.enter() {
+        Some(EngineCommand::Input { value }) => assert_eq!(value.expose_secret(), "40h"),
+        other => panic!("{other:?}"),
+    }
+    // Without a hint for the step, nothing is filled in.
+    let mut plain = Harness::new(Mode::Drill);
+    plain.settle_first(1);
+    plain.wait(ttl());
+    let d = plain.app.dialog.as_ref().expect("the input dialog");
+    assert!(!d.drill_hint);
+    assert_eq!(d.fields[d.focus].input.plain_text(), Some(""));
 }
 
 #[test]

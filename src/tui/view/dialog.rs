@@ -45,6 +45,9 @@ fn describe(d: &Dialog, app: &App) -> (String, Vec<String>, bool) {
             if let Some(def) = default {
                 body.push(format!("Leave it empty to accept the default, {def}."));
             }
+            if d.drill_hint {
+                body.push("Drill: filled in with the scenario's answer; check it, then Enter.".into());
+            }
             (format!(" Enter {var} "), body, false)
         }
         Kind::Secret { var, .. } => (
