@@ -359,3 +359,40 @@ fn dar_inspect_reads_package_ids_from_the_archive() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a zip archive"));
 }
+
+#[test]
+fn a_fragment_is_refused_as_a_runbook_to_run_or_drill() {
+    let data = tempfile::tempdir().unwrap();
+    let fragment = root().join("runbooks/include/restore-compose.toml");
+    let profile = root().join("runbooks/profiles/splice-compose.toml");
+    for (args, hint) in [
+        (
+            vec![
+                "run",
+                fragment.to_str().unwrap(),
+                "--profile",
+                profile.to_str().unwrap(),
+                "--headless",
+            ],
+            "it runs as part of the runbooks that include it",
+        ),
+        (
+            vec!["drill", fragment.to_str().unwrap(), "--auto"],
+            "drill a runbook that includes it",
+        ),
+    ] {
+        let out = canton_dr(data.path()).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("restore-compose.toml is a fragment") && err.contains(hint),
+            "{args:?}: {err}"
+        );
+    }
+    // Nothing was started: no incident.
+    let incidents = data.path().join("incidents");
+    assert!(
+        !incidents.exists() || std::fs::read_dir(&incidents).unwrap().next().is_none(),
+        "no incident for a refused fragment"
+    );
+}

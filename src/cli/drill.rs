@@ -122,27 +122,11 @@ pub async fn run(
             return Ok(exit::USAGE);
         }
     };
-    let path = match crate::runbook::find::find(name, &paths.config) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("canton-dr: {e}");
-            return Ok(exit::USAGE);
-        }
-    };
-    let runbook = match crate::runbook::load(&path) {
-        Ok(r) => r,
-        Err(d) => {
-            eprintln!("{d}");
-            return Ok(exit::FAILED);
-        }
-    };
-    if runbook.fragment {
-        eprintln!(
-            "canton-dr: {} is a fragment; drill a runbook that includes it",
-            path.display()
-        );
-        return Ok(exit::USAGE);
-    }
+    let runbook =
+        match crate::cli::run::runbook_to_start(name, paths, "drill a runbook that includes it") {
+            Ok(runbook) => runbook,
+            Err(code) => return Ok(code),
+        };
     let scenario = match scenario::for_runbook(&runbook.id, args.scenario.as_deref()) {
         Ok(s) => s,
         Err(e) => {

@@ -113,27 +113,14 @@ pub async fn run(
             return Ok(exit::USAGE);
         }
     };
-    let path = match crate::runbook::find::find(&args.runbook, &paths.config) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("canton-dr: {e}");
-            return Ok(exit::USAGE);
-        }
+    let runbook = match runbook_to_start(
+        &args.runbook,
+        paths,
+        "it runs as part of the runbooks that include it",
+    ) {
+        Ok(runbook) => runbook,
+        Err(code) => return Ok(code),
     };
-    let runbook = match crate::runbook::load(&path) {
-        Ok(r) => r,
-        Err(d) => {
-            eprintln!("{d}");
-            return Ok(exit::FAILED);
-        }
-    };
-    if runbook.fragment {
-        eprintln!(
-            "canton-dr: {} is a fragment; it runs as part of the runbooks that include it",
-            path.display()
-        );
-        return Ok(exit::USAGE);
-    }
     let loaded = match load_profile(&args.profile, &runbook, &registry) {
         Ok(l) => l,
         Err(e) => {
@@ -275,4 +262,29 @@ pub async fn resume(
     )
     .await?;
     Ok(end.exit_code)
+}
+
+/// Finds and loads the runbook `name` to start an incident of; a fragment is refused with
+/// `fragment_hint`. Problems are reported on standard error; the error is the exit status.
+pub(crate) fn runbook_to_start(
+    name: &str,
+    paths: &Paths,
+    fragment_hint: &str,
+) -> Result<crate::runbook::Runbook, u8> {
+    let path = crate::runbook::find::find(name, &paths.config).map_err(|e| {
+        eprintln!("canton-dr: {e}");
+        exit::USAGE
+    })?;
+    let runbook = crate::runbook::load(&path).map_err(|d| {
+        eprintln!("{d}");
+        exit::FAILED
+    })?;
+    if runbook.fragment {
+        eprintln!(
+            "canton-dr: {} is a fragment; {fragment_hint}",
+            path.display()
+        );
+        return Err(exit::USAGE);
+    }
+    Ok(runbook)
 }
