@@ -11,8 +11,11 @@
 //!     it has a connection);
 //!   - `raw_connect_per_call`: the same, on a fresh connection each time (the probe connects
 //!     per call);
-//!   - `probe`: the `sql` probe through `ProbeSet::observe` (profile lookup, connect, query,
-//!     typed decoding, shaping the observed record);
+//!   - `probe_check`: the `sql` probe through `ProbeSet::observe` as a check step runs it:
+//!     profile lookup, a connection of its own, query, typed decoding, shaping the observed
+//!     record, and the release of the connection when the step ends;
+//!   - `probe_poll`: the same probe as the polls of a wait step after the first one run it,
+//!     on the connection the probe set holds for the length of the step;
 //! - `canton_ledger_end`: `StateService/GetLedgerEnd` with the bearer token on a connected
 //!   tonic channel (`raw_tonic`), and the `canton.ledger_end` probe through
 //!   `ProbeSet::observe` (`probe`; its channel is connected by the first call and reused).
@@ -607,7 +610,11 @@ fn sql_group(c: &mut Criterion, f: &Fixture, tls: bool, pairs: &mut Vec<Pair>) {
             })
         })
     });
-    group.bench_function("probe", |b| {
+    group.bench_function("probe_check", |b| {
+        ran.set(true);
+        b.iter_custom(|iters| timed!(f.rt, iters, probe_check(&f.probes, &req).await))
+    });
+    group.bench_function("probe_poll", |b| {
         ran.set(true);
         b.iter_custom(|iters| {
             timed!(
@@ -617,6 +624,7 @@ fn sql_group(c: &mut Criterion, f: &Fixture, tls: bool, pairs: &mut Vec<Pair>) {
             )
         })
     });
+    f.probes.release_held();
     group.finish();
 
     if !(ran.get() && measuring()) {
@@ -625,33 +633,51 @@ fn sql_group(c: &mut Criterion, f: &Fixture, tls: bool, pairs: &mut Vec<Pair>) {
     eprintln!("{name}: interleaved measurement for the summary");
     let rounds = Rounds::run(
         &f.rt,
-        &["raw_connected", "raw_connect_per_call", "probe"],
+        &[
+            "raw_connected",
+            "raw_connect_per_call",
+            "probe_check",
+            "probe_poll",
+        ],
         |side, n| match side {
             0 => timed!(f.rt, n, raw_query(&mut client, sql).await),
             1 => timed!(f.rt, n, {
                 let mut fresh = connect(&config, connector.as_ref()).await;
                 raw_query(&mut fresh, sql).await
             }),
-            _ => timed!(
-                f.rt,
-                n,
-                f.probes.observe(&req).await.expect("the sql probe")
-            ),
+            2 => timed!(f.rt, n, probe_check(&f.probes, &req).await),
+            _ => {
+                // The first poll of a wait step connects; the ones measured here follow it.
+                f.rt.block_on(f.probes.observe(&req))
+                    .expect("the sql probe");
+                let t = timed!(
+                    f.rt,
+                    n,
+                    f.probes.observe(&req).await.expect("the sql probe")
+                );
+                f.probes.release_held();
+                t
+            }
         },
     );
     let (connected, per_call) = if tls {
         (
-            "sql over TLS: probe / raw query, connected client",
-            "sql over TLS: probe / raw query, own connection",
+            "sql over TLS, wait-step poll / connected client",
+            "sql over TLS, check / own connection",
         )
     } else {
         (
-            "sql: probe / raw query, connected client",
-            "sql: probe / raw query, own connection",
+            "sql, wait-step poll / connected client",
+            "sql, check / own connection",
         )
     };
-    pairs.push(rounds.pair(connected, "probe", "raw_connected"));
-    pairs.push(rounds.pair(per_call, "probe", "raw_connect_per_call"));
+    pairs.push(rounds.pair(per_call, "probe_check", "raw_connect_per_call"));
+    pairs.push(rounds.pair(connected, "probe_poll", "raw_connected"));
+    let check_vs_connected = rounds.pair("check vs connected", "probe_check", "raw_connected");
+    eprintln!(
+        "{name}: a check (own connection) costs {:.1}x a query on a connected client",
+        check_vs_connected.ratio
+    );
     let share = rounds.pair("connecting", "raw_connect_per_call", "raw_connected");
     eprintln!(
         "{name}: a connection of its own adds {} per query (median over {} rounds)",
@@ -750,6 +776,14 @@ fn canton_group(c: &mut Criterion, f: &Fixture, pairs: &mut Vec<Pair>) {
 const TARGET_RATIO: f64 = 1.2;
 /// …and less than this much more (1 ms).
 const TARGET_OVERHEAD_NS: f64 = 1_000_000.0;
+
+/// The `sql` probe as a check step runs it: observe once, then release the connection, as the
+/// engine does when the step ends.
+async fn probe_check(probes: &ProbeSet, req: &ProbeRequest) {
+    let observed = probes.observe(req).await.expect("the sql probe");
+    probes.release_held();
+    black_box(observed);
+}
 
 fn fmt_time(ns: f64) -> String {
     if ns.abs() >= 1_000_000.0 {

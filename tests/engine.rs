@@ -134,6 +134,34 @@ expect = "value.time > timestamp('2026-01-01T00:00:00Z')"
         s.finish,
         Some(canton_dr::engine::state::Finish::Completed)
     ));
+
+    // Held connections: kept across the polls of the wait step, released when it ends and
+    // while the closed gate waits for the operator.
+    let timeline = probes.timeline.lock().unwrap().clone();
+    let at = |name: &str| -> Vec<usize> {
+        (0..timeline.len())
+            .filter(|&i| timeline[i] == name)
+            .collect()
+    };
+    let polls = at("canton.offset_at");
+    let gates = at("canton.synchronizer_time");
+    let releases = at("release");
+    assert_eq!(polls.len(), 3, "{timeline:?}");
+    assert_eq!(gates.len(), 2, "{timeline:?}");
+    let released_between = |from: usize, to: usize| releases.iter().any(|&r| from < r && r < to);
+    assert!(
+        !released_between(polls[0], polls[2]),
+        "released during the wait: {timeline:?}"
+    );
+    assert!(
+        released_between(polls[2], gates[0]),
+        "not released after the wait: {timeline:?}"
+    );
+    assert!(
+        released_between(gates[0], gates[1]),
+        "not released while the gate waited for the operator: {timeline:?}"
+    );
+    assert_eq!(timeline.last().map(String::as_str), Some("release"));
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use canton_dr::probe::sql::{QueryResult, SqlError, SqlTarget, SqlTls, query};
+use canton_dr::probe::sql::{HeldConnections, QueryResult, SqlError, SqlTarget, SqlTls, query};
 use canton_dr::sandbox::pg::schema::READER_ROLE;
 use canton_dr::sandbox::pg::{PgCluster, PgOptions, PgServerTls, apply_schema, set_role_password};
 use canton_dr::value::{Value, ValueType};
@@ -652,4 +652,119 @@ async fn parameter_mistakes_are_refused_before_running() {
     .await
     .unwrap_err();
     assert!(matches!(err, SqlError::Parameter { index: 1, .. }), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Connections held between the polls of a step
+
+const PID: &str = "SELECT pg_backend_pid()::int8 AS pid";
+
+async fn held_pid(held: &HeldConnections, target: &SqlTarget) -> i64 {
+    let result = held.query("integration", target, PID, &[]).await.unwrap();
+    match only_row(&result)["pid"] {
+        Value::Integer(pid) => pid,
+        ref other => panic!("pid is {other:?}"),
+    }
+}
+
+/// Whether a server process with this pid still exists (asked on a connection of its own).
+async fn backend_alive(f: &Fixture, pid: i64) -> bool {
+    let result = query(
+        &f.superuser(),
+        "SELECT count(*)::int8 AS n FROM pg_stat_activity WHERE pid::int8 = $1",
+        &[Value::Integer(pid)],
+    )
+    .await
+    .unwrap();
+    only_row(&result)["n"] != Value::Integer(0)
+}
+
+/// Waits (up to a generous bound) until the server process has gone: a backend exits shortly
+/// after its client says goodbye or is terminated.
+async fn until_gone(f: &Fixture, pid: i64) {
+    for _ in 0..200 {
+        if !backend_alive(f, pid).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server process {pid} is still there");
+}
+
+#[tokio::test]
+async fn a_held_connection_serves_the_next_poll_and_release_closes_it() {
+    let f = fixture();
+    let held = HeldConnections::new();
+    let first = held_pid(&held, &f.reader()).await;
+    assert_eq!(held_pid(&held, &f.reader()).await, first);
+    assert_eq!(held.names(), vec!["integration".to_owned()]);
+    assert!(backend_alive(&f, first).await);
+
+    held.release();
+    assert!(held.names().is_empty());
+    until_gone(&f, first).await;
+    let next = held_pid(&held, &f.reader()).await;
+    assert_ne!(next, first);
+    held.release();
+    until_gone(&f, next).await;
+}
+
+#[tokio::test]
+async fn a_failed_query_leaves_the_held_connection_usable() {
+    let f = fixture();
+    let held = HeldConnections::new();
+    let pid = held_pid(&held, &f.reader()).await;
+    let err = held
+        .query(
+            "integration",
+            &f.reader(),
+            "SELECT * FROM no_such_table",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SqlError::Query { .. }), "{err}");
+    // The failed transaction was rolled back; the next poll runs on the same connection.
+    assert_eq!(held_pid(&held, &f.reader()).await, pid);
+    held.release();
+}
+
+#[tokio::test]
+async fn a_held_connection_the_server_terminated_is_replaced_once() {
+    let f = fixture();
+    let held = HeldConnections::new();
+    let pid = held_pid(&held, &f.reader()).await;
+    let result = query(
+        &f.superuser(),
+        "SELECT pg_terminate_backend($1::int4) AS done",
+        &[Value::Integer(pid)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(only_row(&result)["done"], Value::Bool(true));
+    until_gone(&f, pid).await;
+
+    let next = held_pid(&held, &f.reader()).await;
+    assert_ne!(next, pid);
+    assert_eq!(held_pid(&held, &f.reader()).await, next);
+    held.release();
+}
+
+#[tokio::test]
+async fn a_statement_timeout_does_not_keep_the_connection() {
+    let f = fixture();
+    let held = HeldConnections::new();
+    let mut target = f.reader();
+    target.statement_timeout = Duration::from_millis(300);
+    let err = held
+        .query(
+            "integration",
+            &target,
+            "SELECT pg_sleep(60)::text AS slept",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SqlError::StatementTimeout { .. }), "{err}");
+    assert!(held.names().is_empty());
 }

@@ -320,6 +320,12 @@ impl Engine {
     }
 
     async fn run_step(&mut self, step: &Step) -> Result<(), Halt> {
+        let result = self.run_step_kind(step).await;
+        self.ctx.probes.release_held();
+        result
+    }
+
+    async fn run_step_kind(&mut self, step: &Step) -> Result<(), Halt> {
         // Test builds only (feature `failpoints`): a panic inside a step.
         fail::fail_point!("engine::step");
         match &step.kind {
@@ -361,6 +367,8 @@ impl Engine {
         waiting: Waiting,
         timeout: Option<Duration>,
     ) -> Result<Option<EngineCommand>, Halt> {
+        // The operator may act on a database while we wait for them.
+        self.ctx.probes.release_held();
         if self.last_waiting.as_ref() != Some(&waiting) {
             self.emit(EngineEvent::Waiting(waiting.clone()));
             self.last_waiting = Some(waiting.clone());

@@ -85,6 +85,11 @@ pub trait Probes: Send + Sync {
     /// Observes once.
     fn observe<'a>(&'a self, req: &'a ProbeRequest) -> BoxFuture<'a, Result<Observed, ProbeError>>;
 
+    /// Closes any connection held between the observations of one step. The engine calls it
+    /// when a step ends and whenever it waits for the operator, so that no idle connection of
+    /// ours stands in the way of what the next step, or the operator, does to a database.
+    fn release_held(&self) {}
+
     /// Validates, uploads and checks one DAR file (part of the `canton.upload_dars` action, which
     /// the engine journals one DAR at a time). Returns the DAR's display name.
     fn upload_dar<'a>(

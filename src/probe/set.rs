@@ -26,6 +26,7 @@ pub struct ProbeSet {
     clock: Arc<dyn Clock>,
     canton: OnceCell<Result<CantonClient, ProbeError>>,
     http: tokio::sync::Mutex<BTreeMap<String, Arc<HttpProbe>>>,
+    sql: crate::probe::sql::HeldConnections,
 }
 
 impl ProbeSet {
@@ -40,7 +41,13 @@ impl ProbeSet {
             clock,
             canton: OnceCell::new(),
             http: tokio::sync::Mutex::new(BTreeMap::new()),
+            sql: crate::probe::sql::HeldConnections::new(),
         }
+    }
+
+    /// The names of the databases this set holds a connection to right now.
+    pub fn held_databases(&self) -> Vec<String> {
+        self.sql.names()
     }
 
     /// The Canton client, built from the profile on first use.
@@ -179,7 +186,9 @@ impl ProbeSet {
             Some(Value::List(l)) => l.clone(),
             _ => Vec::new(),
         };
-        let result = crate::probe::sql::query(&target, &q.sql, &params)
+        let result = self
+            .sql
+            .query(&q.database, &target, &q.sql, &params)
             .await
             .map_err(|e| {
                 let retryable = matches!(
@@ -282,6 +291,10 @@ fn sql_observed(
 impl Probes for ProbeSet {
     fn observe<'a>(&'a self, req: &'a ProbeRequest) -> BoxFuture<'a, Result<Observed, ProbeError>> {
         Box::pin(self.run(req))
+    }
+
+    fn release_held(&self) {
+        self.sql.release();
     }
 
     fn upload_dar<'a>(

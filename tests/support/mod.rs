@@ -27,6 +27,8 @@ type Script = BTreeMap<String, VecDeque<Result<Observed, ProbeError>>>;
 pub struct ScriptedProbes {
     queues: Arc<Mutex<Script>>,
     pub calls: Arc<Mutex<Vec<String>>>,
+    /// Every observation (by probe kind) and every release of held connections, in order.
+    pub timeline: Arc<Mutex<Vec<String>>>,
 }
 
 impl ScriptedProbes {
@@ -44,6 +46,10 @@ impl Probes for ScriptedProbes {
     fn observe<'a>(&'a self, req: &'a ProbeRequest) -> BoxFuture<'a, Result<Observed, ProbeError>> {
         Box::pin(async move {
             self.calls.lock().unwrap().push(req.display());
+            self.timeline
+                .lock()
+                .unwrap()
+                .push(req.call.kind.name.to_owned());
             let mut q = self.queues.lock().unwrap();
             let queue = q.entry(req.call.kind.name.to_owned()).or_default();
             match queue.len() {
@@ -55,6 +61,10 @@ impl Probes for ScriptedProbes {
                 _ => queue.pop_front().unwrap(),
             }
         })
+    }
+
+    fn release_held(&self) {
+        self.timeline.lock().unwrap().push("release".into());
     }
 }
 

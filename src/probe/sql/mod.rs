@@ -1,13 +1,15 @@
 //! The SQL query core: one read-only query against PostgreSQL, with typed bind parameters and
 //! typed results.
 //!
-//! Every query runs on a fresh connection, inside `BEGIN READ ONLY` with a transaction-local
+//! [`query`] runs on a fresh connection; [`HeldConnections`] keeps one per database between the
+//! polls of a step. Every query runs inside `BEGIN READ ONLY` with a transaction-local
 //! `statement_timeout`, and is rolled back. Values only ever travel as bind parameters. With
 //! [`SqlTls::Require`] the connection is TLS with a verifying connector, or nothing: a server
 //! without TLS is refused, never silently used in plaintext. The password travels separately
 //! from the URL, as a secret, and no message names it.
 
 mod decode;
+mod held;
 mod interval;
 mod numeric;
 mod params;
@@ -23,6 +25,8 @@ use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::value::{Value, ValueType};
+
+pub use held::HeldConnections;
 
 /// How long a query may overrun its statement timeout on the client side (a silent network,
 /// a server that does not answer) before we give up on it ourselves.
@@ -390,8 +394,20 @@ pub async fn query(
 ) -> Result<QueryResult, SqlError> {
     let r = resolve(target)?;
     let mut client = connect(target, &r).await?;
+    run_bounded(&mut client, target, &r, sql, params).await
+}
+
+/// Runs the query on `client`, giving up on the client side a grace period after the
+/// statement timeout.
+async fn run_bounded(
+    client: &mut tokio_postgres::Client,
+    target: &SqlTarget,
+    r: &Resolved,
+    sql: &str,
+    params: &[Value],
+) -> Result<QueryResult, SqlError> {
     let limit = target.statement_timeout.saturating_add(CLIENT_GRACE);
-    match tokio::time::timeout(limit, run(&mut client, target, &r, sql, params)).await {
+    match tokio::time::timeout(limit, run(client, target, r, sql, params)).await {
         Ok(result) => result,
         Err(_) => Err(SqlError::StatementTimeout {
             target: r.name.clone(),
