@@ -120,6 +120,22 @@ impl Pty {
         }
     }
 
+    /// Waits until `ready` holds for the screen; panics with the screen after [`patience`],
+    /// naming `what` it waited for.
+    pub fn wait_until(&mut self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + patience();
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline || self.closed {
+                panic!("the screen never showed {what}; it shows:\n{screen}");
+            }
+            self.pump(Duration::from_millis(50));
+        }
+    }
+
     /// Types text (keys as bytes: `\r` is Enter).
     pub fn send(&mut self, text: &str) {
         self.writer

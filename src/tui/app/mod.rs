@@ -307,7 +307,15 @@ impl App {
     /// The engine can no longer be reached.
     pub fn engine_gone(&mut self) {
         self.dirty = true;
-        if self.end.is_some() || self.quitting || self.detached {
+        if self.end.is_some() {
+            // Expected right after `Finished`: what that decided stands (leave, or keep the
+            // end screen until the operator leaves it).
+            if self.detached {
+                self.exit = true;
+            }
+            return;
+        }
+        if self.quitting || self.detached {
             self.exit = true;
             return;
         }

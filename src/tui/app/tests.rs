@@ -509,6 +509,20 @@ fn drills_end_on_the_verdict() {
     h.engine(EngineEvent::Finished(RunEnd::Completed));
     assert_eq!(h.app.screen, Screen::DrillEnd);
     assert!(!h.app.done());
+    // The engine's channel closes right after it finished: the verdict stays on screen.
+    h.event(Event::EngineClosed);
+    assert_eq!(h.app.screen, Screen::DrillEnd);
+    assert!(!h.app.done());
+    h.enter();
+    assert!(h.app.done());
+}
+
+#[test]
+fn a_fatal_stop_stays_on_screen_after_the_engine_is_gone() {
+    let mut h = Harness::new(Mode::Live);
+    h.engine(EngineEvent::Finished(RunEnd::Fatal));
+    h.event(Event::EngineClosed);
+    assert!(!h.app.done(), "the operator must see why it stopped");
     h.enter();
     assert!(h.app.done());
 }
