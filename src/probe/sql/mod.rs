@@ -432,11 +432,13 @@ async fn run(
         .await
         .map_err(qerr)?;
     // 0 would disable the timeout; the server's maximum is i32::MAX milliseconds.
-    let millis = timeout.as_millis().clamp(1, i32::MAX as u128).to_string();
-    tx.execute(
-        "SELECT set_config('statement_timeout', $1, true)",
-        &[&millis],
-    )
+    let millis = timeout.as_millis().clamp(1, i32::MAX as u128);
+    // A number we computed, not a value from a runbook or an operator, so the simple protocol
+    // can set it in one round trip. Being a query, it also takes the transaction's snapshot:
+    // from here on the transaction cannot be switched to READ WRITE.
+    tx.batch_execute(&format!(
+        "SELECT set_config('statement_timeout', '{millis}', true)"
+    ))
     .await
     .map_err(qerr)?;
 
