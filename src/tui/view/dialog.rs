@@ -134,10 +134,30 @@ fn describe(d: &Dialog, app: &App) -> (String, Vec<String>, bool) {
     }
 }
 
+/// The rows `text` takes when wrapped at word boundaries into `width` columns (a word longer
+/// than the width is broken, as the paragraph widget does).
 fn rows_for(text: &str, width: u16) -> u16 {
     let w = usize::from(width.max(1));
-    let n = text.chars().count().max(1);
-    u16::try_from(n.div_ceil(w)).unwrap_or(u16::MAX)
+    let mut rows = 1usize;
+    let mut used = 0usize;
+    for word in text.split(' ') {
+        let len = word.chars().count();
+        let need = if used == 0 { len } else { used + 1 + len };
+        if need <= w {
+            used = need;
+        } else if len <= w {
+            rows += 1;
+            used = len;
+        } else {
+            // A long word starts on a fresh row (unless the row is empty) and is broken.
+            if used > 0 {
+                rows += 1;
+            }
+            rows += (len - 1) / w;
+            used = len - (len - 1) / w * w;
+        }
+    }
+    u16::try_from(rows).unwrap_or(u16::MAX)
 }
 
 /// Draws a dialog; returns where the cursor goes.
@@ -148,7 +168,11 @@ pub fn render(d: &Dialog, app: &App, area: Rect, buf: &mut Buffer) -> Option<Pos
     let inner_w = width.saturating_sub(2);
     let mut h: u16 = body.iter().map(|l| rows_for(l, inner_w)).sum();
     h += 1;
-    h += u16::try_from(d.fields.len() * 2).unwrap_or(0);
+    h += d
+        .fields
+        .iter()
+        .map(|f| rows_for(&f.label, inner_w) + 1)
+        .sum::<u16>();
     let choices = d.choices();
     h += u16::try_from(choices.len()).unwrap_or(0);
     h += 3; // problem, refusal, footer
@@ -181,7 +205,11 @@ pub fn render(d: &Dialog, app: &App, area: Rect, buf: &mut Buffer) -> Option<Pos
     for (n, f) in d.fields.iter().enumerate() {
         let focused = n == d.focus;
         let label_style = if focused { t.strong() } else { t.dim() };
-        put(vec![Line::styled(f.label.clone(), label_style)], 1, buf);
+        put(
+            vec![Line::styled(f.label.clone(), label_style)],
+            rows_for(&f.label, inner_w),
+            buf,
+        );
         if let Some(r) = put(vec![Line::styled("› ", t.key())], 1, buf) {
             let field_area = Rect::new(r.x + 2, r.y, r.width.saturating_sub(2), 1);
             let pos = f
@@ -252,4 +280,24 @@ pub fn render_fatal(message: &str, area: Rect, buf: &mut Buffer, t: Theme) {
         .block(block)
         .wrap(Wrap { trim: false })
         .render(rect, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rows_for;
+
+    #[test]
+    fn rows_follow_word_wrapping() {
+        assert_eq!(rows_for("", 10), 1);
+        assert_eq!(rows_for("short", 10), 1);
+        assert_eq!(rows_for("exactly ten", 11), 1);
+        // "aaaa bbbb" fits in 9, not in 8: the second word moves to its own row.
+        assert_eq!(rows_for("aaaa bbbb", 9), 1);
+        assert_eq!(rows_for("aaaa bbbb", 8), 2);
+        // Character counting would say 2 rows; the words need 3.
+        assert_eq!(rows_for("aaaaaa bbbbbb cccccc", 10), 3);
+        // A word longer than the row is broken.
+        assert_eq!(rows_for("abcdefghijklmnopqrstuvwxy", 10), 3);
+        assert_eq!(rows_for("ab abcdefghijklmnopqrstuvwxy", 10), 4);
+    }
 }
