@@ -9,8 +9,8 @@
 //!   - `raw_connected`: the same SQL on one connected tokio-postgres client, in a `READ ONLY`
 //!     transaction with `SET LOCAL statement_timeout`, rolled back (what the probe does once
 //!     it has a connection);
-//!   - `raw_connect_per_call`: the same, on a fresh connection each time (the probe connects
-//!     per call);
+//!   - `raw_connect_per_call`: the same, on a fresh connection each time (what a check step
+//!     pays: the probe holds a connection only for the polls of one step);
 //!   - `probe_check`: the `sql` probe through `ProbeSet::observe` as a check step runs it:
 //!     profile lookup, a connection of its own, query, typed decoding, shaping the observed
 //!     record, and the release of the connection when the step ends;
