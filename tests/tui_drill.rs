@@ -116,6 +116,15 @@ fn a_drill_runs_in_the_screen_to_its_verdict_and_leaves_nothing_running() {
     let said = String::from_utf8_lossy(&p.raw).to_string();
     assert!(said.contains("drill verdict PASS"), "{said}");
 
-    let left = processes_mentioning(&data.to_string_lossy());
+    // The sandbox was told to stop before the program exited; give its processes a bounded
+    // moment to be reaped.
+    let deadline = std::time::Instant::now() + pty::patience();
+    let left = loop {
+        let left = processes_mentioning(&data.to_string_lossy());
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            break left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     assert!(left.is_empty(), "still running after the drill: {left:#?}");
 }
