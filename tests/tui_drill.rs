@@ -2,9 +2,12 @@
 //! pseudo-terminal runs `canton-dr drill validator-backup`, which starts the sandbox; the test
 //! presses Enter at every step and confirms what asks for confirmation, as the operator
 //! would, until the drill end screen shows the judge's verdict and the score. Leaving it stops
-//! the sandbox: afterwards no process refers to the drill's data directory.
+//! the sandbox: afterwards no process refers to the drill's directories and no cluster
+//! directory is left.
 
 mod pty;
+
+use std::os::unix::fs::PermissionsExt;
 
 use portable_pty::CommandBuilder;
 use pty::Pty;
@@ -54,9 +57,17 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
 fn a_drill_runs_in_the_screen_to_its_verdict_and_leaves_nothing_running() {
     let site = tempfile::tempdir().expect("scratch directory");
     let data = site.path().join("data");
+    // The sandbox's PostgreSQL cluster lives under TMPDIR: put it inside the site too, where
+    // the unprivileged server user can reach it, so that the check at the end covers it.
+    let tmp = site.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("tmp directory");
+    for dir in [site.path(), tmp.as_path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_canton-dr"));
     cmd.args(["drill", "validator-backup"]);
     cmd.env("CANTON_DR_DATA", &data);
+    cmd.env("TMPDIR", &tmp);
     cmd.env("CANTON_DR_OPERATOR", "e2e");
     cmd.cwd(site.path());
     let mut p = Pty::spawn(cmd, 120, 40);
@@ -120,11 +131,15 @@ fn a_drill_runs_in_the_screen_to_its_verdict_and_leaves_nothing_running() {
     // moment to be reaped.
     let deadline = std::time::Instant::now() + pty::patience();
     let left = loop {
-        let left = processes_mentioning(&data.to_string_lossy());
+        let left = processes_mentioning(&site.path().to_string_lossy());
         if left.is_empty() || std::time::Instant::now() > deadline {
             break left;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     assert!(left.is_empty(), "still running after the drill: {left:#?}");
+    let clusters: Vec<_> = std::fs::read_dir(tmp.join("canton-dr-sandbox"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(clusters.is_empty(), "left behind: {clusters:#?}");
 }
