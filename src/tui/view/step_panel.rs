@@ -312,7 +312,12 @@ fn details(app: &App, s: &IncidentState, i: usize) -> Vec<Line<'static>> {
         }
     }
     expectations(step, t, &mut out);
-    observed(st, t, &mut out);
+    let polls = app
+        .progress
+        .as_ref()
+        .filter(|p| p.step == step.id)
+        .map(|p| p.polls);
+    observed(st, polls, t, &mut out);
     result(st, t, &mut out);
     let notes: Vec<_> = s
         .notes
@@ -369,7 +374,16 @@ fn expectations(step: &Step, t: Theme, out: &mut Vec<Line<'static>>) {
     }
 }
 
-fn observed(st: &crate::engine::state::StepState, t: Theme, out: &mut Vec<Line<'static>>) {
+/// The last journaled observation. A running wait step polls more often than it journals
+/// (it records a change of outcome or error, and one poll every so often); `polls`, the polls
+/// of the running step so far, lets the heading say so, since the latest poll is the one the
+/// gauge line shows.
+fn observed(
+    st: &crate::engine::state::StepState,
+    polls: Option<u32>,
+    t: Theme,
+    out: &mut Vec<Line<'static>>,
+) {
     let Some(o) = &st.last_observation else {
         return;
     };
@@ -379,7 +393,11 @@ fn observed(st: &crate::engine::state::StepState, t: Theme, out: &mut Vec<Line<'
     } else {
         format!("{} times", st.observations)
     };
-    out.push(heading(&format!("Observed ({times})"), t));
+    let head = match polls {
+        Some(p) if p > st.observations => format!("Observed (journaled {times} in {p} polls)"),
+        _ => format!("Observed ({times})"),
+    };
+    out.push(heading(&head, t));
     let line = match (&o.error, o.held) {
         (Some(e), _) => Line::styled(format!("  ✗ could not observe: {e}"), t.warn()),
         (None, Some(true)) => Line::styled(format!("  ✓ holds: {}", o.summary), t.ok()),
