@@ -45,11 +45,6 @@ impl ProbeSet {
         }
     }
 
-    /// The names of the databases this set holds a connection to right now.
-    pub fn held_databases(&self) -> Vec<String> {
-        self.sql.names()
-    }
-
     /// The Canton client, built from the profile on first use.
     pub async fn canton(&self) -> Result<&CantonClient, ProbeError> {
         let built = self
