@@ -134,30 +134,12 @@ fn describe(d: &Dialog, app: &App) -> (String, Vec<String>, bool) {
     }
 }
 
-/// The rows `text` takes when wrapped at word boundaries into `width` columns (a word longer
-/// than the width is broken, as the paragraph widget does).
+/// The rows `text` takes in the dialog, wrapped by the paragraph widget itself.
 fn rows_for(text: &str, width: u16) -> u16 {
-    let w = usize::from(width.max(1));
-    let mut rows = 1usize;
-    let mut used = 0usize;
-    for word in text.split(' ') {
-        let len = word.chars().count();
-        let need = if used == 0 { len } else { used + 1 + len };
-        if need <= w {
-            used = need;
-        } else if len <= w {
-            rows += 1;
-            used = len;
-        } else {
-            // A long word starts on a fresh row (unless the row is empty) and is broken.
-            if used > 0 {
-                rows += 1;
-            }
-            rows += (len - 1) / w;
-            used = len - (len - 1) / w * w;
-        }
-    }
-    u16::try_from(rows).unwrap_or(u16::MAX)
+    let rows = Paragraph::new(text.to_owned())
+        .wrap(Wrap { trim: false })
+        .line_count(width.max(1));
+    u16::try_from(rows.max(1)).unwrap_or(u16::MAX)
 }
 
 /// Draws a dialog; returns where the cursor goes.
@@ -285,19 +267,50 @@ pub fn render_fatal(message: &str, area: Rect, buf: &mut Buffer, t: Theme) {
 #[cfg(test)]
 mod tests {
     use super::rows_for;
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::Rect;
+    use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+    /// The rows the paragraph widget really fills with `text` at `width`.
+    fn rendered_rows(text: &str, width: u16) -> u16 {
+        let area = Rect::new(0, 0, width, 40);
+        let mut buf = Buffer::empty(area);
+        Paragraph::new(text.to_owned())
+            .wrap(Wrap { trim: false })
+            .render(area, &mut buf);
+        let filled = |y: u16| (0..width).any(|x| buf[(x, y)].symbol() != " ");
+        (0..40).rev().find(|&y| filled(y)).map_or(1, |y| y + 1)
+    }
+
+    #[test]
+    fn the_estimate_matches_the_widget() {
+        let texts = [
+            "short",
+            "Has this participant ever run ACS imports, party migrations, party replication or repair commands? (yes/no)",
+            "Attempt 2 of 'restore-compose.restore-participant-db' started before canton-dr stopped, and never finished:",
+            "  postgres_volume_remove: /work/main/target/debug/canton-dr sandbox ctl --dir /tmp/ttest/incidents/20261207-131426-validator-restore-456a/sandbox postgres volume-remove",
+            "aaaaaa bbbbbb cccccc",
+            "ab abcdefghijklmnopqrstuvwxy",
+        ];
+        for text in texts {
+            for width in [10u16, 24, 40, 76] {
+                assert_eq!(
+                    rows_for(text, width),
+                    rendered_rows(text, width),
+                    "{text:?} at width {width}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn rows_follow_word_wrapping() {
         assert_eq!(rows_for("", 10), 1);
         assert_eq!(rows_for("short", 10), 1);
-        assert_eq!(rows_for("exactly ten", 11), 1);
         // "aaaa bbbb" fits in 9, not in 8: the second word moves to its own row.
         assert_eq!(rows_for("aaaa bbbb", 9), 1);
         assert_eq!(rows_for("aaaa bbbb", 8), 2);
         // Character counting would say 2 rows; the words need 3.
         assert_eq!(rows_for("aaaaaa bbbbbb cccccc", 10), 3);
-        // A word longer than the row is broken.
-        assert_eq!(rows_for("abcdefghijklmnopqrstuvwxy", 10), 3);
-        assert_eq!(rows_for("ab abcdefghijklmnopqrstuvwxy", 10), 4);
     }
 }
